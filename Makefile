@@ -1,0 +1,47 @@
+# make demo / make test on a fresh machine with only Python 3.11 and pip.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEFAULT_CORPUS := corpora/tiny-shakespeare.txt
+CORPUS ?= $(DEFAULT_CORPUS)
+SHARED_CORPUS := ../shared/corpora/tiny-shakespeare.txt
+CORPUS_URL := https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt
+
+.PHONY: install test demo bench bench-torch clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+test: install
+	$(BIN)/python -m pytest -q
+
+# The corpus: CORPUS, else the machine's shared copy, else a download, else Python's own source.
+demo: install
+	@corpus="$(CORPUS)"; extra=""; \
+	if [ ! -f "$$corpus" ] && [ "$$corpus" = "$(DEFAULT_CORPUS)" ] && [ -f "$(SHARED_CORPUS)" ]; then corpus="$(SHARED_CORPUS)"; fi; \
+	if [ ! -f "$$corpus" ]; then \
+	  if $(BIN)/python -c "import sys, urllib.request; open(sys.argv[2], 'wb').write(urllib.request.urlopen(sys.argv[1], timeout=20).read())" \
+	       "$(CORPUS_URL)" "$$corpus.part" 2>/dev/null; then mv "$$corpus.part" "$$corpus"; \
+	  else rm -f "$$corpus.part"; \
+	    echo "No network to download tiny-shakespeare: the demo trains on Python's own source instead (make demo CORPUS=path uses your text)." >&2; \
+	    corpus="$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')/*.py"; extra="--encoding-errors replace"; \
+	  fi; \
+	fi; \
+	$(BIN)/charrnn train "$$corpus" $$extra --config configs/demo.yaml --run-dir checkpoints/demo --overwrite && \
+	$(BIN)/charrnn eval --checkpoint checkpoints/demo && \
+	$(BIN)/charrnn sample --checkpoint checkpoints/demo --seed T --n 400 --temperature 0.8 --random-seed 1 && echo
+
+bench: install
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+
+bench-torch: install
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/python benchmarks/bench.py --torch $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache checkpoints/demo checkpoints/cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

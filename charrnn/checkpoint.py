@@ -1,0 +1,129 @@
+"""One self-describing checkpoint file: `.npz` arrays plus one JSON metadata string, never pickle.
+
+Arrays: params/<key>, optim/<key>/<slot> and state/<layer>/<k> (the carried hidden state).
+Metadata (the `meta` array, UTF-8 JSON): format_version, config, vocab, step, epoch,
+window, rng, best_val, initial_loss, corpus, elapsed. Loading disables pickle and checks
+every array's name, shape and dtype against what the config implies, so a file from a
+stranger can be rejected but never run code.
+"""
+
+import json
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import make_config
+from .errors import CharrnnError
+from .model import init_params, init_state
+from .optim import OPTIMIZERS
+from .vocab import Vocab
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    config: object
+    vocab: Vocab
+    params: dict
+    slots: dict  # optimizer state, keyed like params
+    state: list  # carried hidden state, one tuple per layer
+    meta: dict
+    path: Path = None
+
+
+def save_checkpoint(path, checkpoint):
+    """Write atomically: a temporary file in the same directory, fsync, then rename over `path`."""
+    path = Path(path)
+    arrays = {f"params/{k}": v for k, v in checkpoint.params.items()}
+    arrays.update({f"optim/{k}/{s}": v for k, slots in checkpoint.slots.items() for s, v in slots.items()})
+    arrays.update({f"state/{l}/{i}": v for l, layer in enumerate(checkpoint.state) for i, v in enumerate(layer)})
+    meta = dict(checkpoint.meta, format_version=FORMAT_VERSION, config=checkpoint.config.to_dict(),
+                vocab=checkpoint.vocab.to_json())
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise CharrnnError(f"cannot write checkpoint {path}: {e.strerror}; the previous checkpoint is kept") from None
+
+
+def _read_npz(path):
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise ValueError("not an .npz archive")
+            return {name: npz[name] for name in npz.files}
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise CharrnnError(f"{path} holds object arrays, which charrnn refuses to unpickle") from None
+        raise CharrnnError(f"{path} is not a charrnn checkpoint ({e})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
+        raise CharrnnError(f"{path} is truncated or corrupt ({type(e).__name__}: {e})") from None
+
+
+def _expect(arrays, name, like, path):
+    if name not in arrays:
+        raise CharrnnError(f"{path} is missing array {name!r}")
+    value = arrays.pop(name)
+    if value.shape != like.shape or value.dtype != like.dtype:
+        raise CharrnnError(f"{path}: array {name!r} is {value.dtype}{list(value.shape)}, "
+                           f"expected {like.dtype}{list(like.shape)} for its config")
+    return value
+
+
+def load_checkpoint(path):
+    """Load and validate a checkpoint file written by save_checkpoint."""
+    path = Path(path)
+    arrays = _read_npz(path)
+    try:
+        meta = json.loads(arrays.pop("meta").tobytes().decode())
+        version = meta["format_version"]
+        if version > FORMAT_VERSION:
+            raise CharrnnError(f"{path} was written by a newer charrnn (format {version}; this one reads "
+                               f"{FORMAT_VERSION}); upgrade charrnn")
+        config = make_config(meta["config"])
+        vocab = Vocab.from_json(meta["vocab"])
+    except (KeyError, ValueError, TypeError, UnicodeDecodeError) as e:
+        raise CharrnnError(f"{path} has missing or invalid metadata ({type(e).__name__}: {e})") from None
+    template = init_params(config, vocab.size, np.random.default_rng(0))
+    params = {k: _expect(arrays, f"params/{k}", v, path) for k, v in template.items()}
+    slots = {k: {s: _expect(arrays, f"optim/{k}/{s}", v, path) for s in OPTIMIZERS[config.optimizer].slot_names}
+             for k, v in template.items()}
+    state = [tuple(_expect(arrays, f"state/{l}/{i}", v, path) for i, v in enumerate(layer))
+             for l, layer in enumerate(init_state(config, config.batch_size))]
+    if arrays:
+        raise CharrnnError(f"{path} has unexpected arrays: {', '.join(sorted(arrays)[:5])}")
+    return Checkpoint(config, vocab, params, slots, state, meta, path)
+
+
+def find_checkpoint(path=None, root="checkpoints"):
+    """A checkpoint file from a file, a run directory, or the newest `latest.npz` under `root`."""
+    if path is not None:
+        path = Path(path)
+        if path.is_dir():
+            if (path / "latest.npz").is_file():
+                return path / "latest.npz"
+            root = path
+        elif path.is_file():
+            return path
+        else:
+            raise CharrnnError(f"no such checkpoint: {path}")
+    found = sorted(Path(root).rglob("latest.npz"), key=lambda p: p.stat().st_mtime) if Path(root).is_dir() else []
+    if not found:
+        raise CharrnnError(f"no checkpoint found under {root}/; train one with `charrnn train FILE` "
+                           "or pass --checkpoint")
+    return found[-1]

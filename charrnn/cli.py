@@ -1,0 +1,186 @@
+"""The `charrnn` command: parse, resolve the config, call one library function, print the result.
+
+Only a command's result goes to stdout (sampled text, eval figures, a run directory);
+progress, notes and errors go to stderr. Every error a user can fix is one line.
+"""
+
+import codecs
+import json
+import math
+import os
+import sys
+
+import click
+
+from . import __version__
+from .checkpoint import find_checkpoint, load_checkpoint
+from .config import FIELDS, load_config
+from .errors import CharrnnError
+
+
+class Group(click.Group):
+    """Turns every user error, click's own included, into one line on stderr and an exit status."""
+
+    def main(self, *args, **kwargs):
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.Exit as e:
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            click.echo(f"Error: {e.format_message()}", err=True)
+            sys.exit(e.exit_code)
+        except CharrnnError as e:
+            click.echo(f"Error: {e}", err=True)
+            sys.exit(e.exit_code)
+        except (click.Abort, KeyboardInterrupt):
+            click.echo("Aborted.", err=True)
+            sys.exit(130)
+
+
+def config_options(command):
+    """A flag for every config key: `seq_length` ↔ `--seq-length` (bools get `--no-…` too)."""
+    for name, field in reversed(FIELDS.items()):
+        flag = "--" + name.replace("_", "-")
+        is_bool = field.type is bool
+        decls = [f"{flag}/--no-{flag[2:]}"] if is_bool else [flag]
+        command = click.option(*decls, name, type=None if is_bool else field.type, default=None,
+                               help=f"{field.metadata['help']} [default: {field.default!r}]")(command)
+    return command
+
+
+def unescape(text):
+    """An option's text as bytes, with backslash escapes (\\n, \\t, \\0) in ASCII text applied."""
+    return codecs.decode(text, "unicode_escape").encode() if text.isascii() else text.encode()
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="charrnn")
+def cli():
+    """Train character-level RNN language models and sample text from them."""
+
+
+@cli.command()
+@click.argument("paths", nargs=-1)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML file of config keys.")
+@click.option("--run-dir", type=click.Path(file_okay=False), help="Where checkpoints go [default: checkpoints/NAME-TIME].")
+@click.option("--resume", type=click.Path(), help="Continue the run in this directory (or checkpoint file).")
+@click.option("--overwrite", is_flag=True, help="Replace a run already in --run-dir.")
+@click.option("--allow-corpus-change", is_flag=True, help="With --resume, fine-tune on text that differs.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Where encoded corpora are cached.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@config_options
+def train(paths, config_path, run_dir, resume, overwrite, allow_corpus_change, cache_dir, quiet, **flags):
+    """Train on PATHS (files, directories or globs); prints the run directory."""
+    from .runs import run_training
+
+    flags = {k: v for k, v in flags.items() if v is not None}
+    checkpoint = load_checkpoint(find_checkpoint(resume)) if resume else None
+    config = load_config(config_path, flags, base=checkpoint.config if checkpoint else None)
+    summary = run_training(list(paths), config, run_dir, checkpoint, overwrite, allow_corpus_change, cache_dir, quiet)
+    best = f"best validation {summary['best_val']:.4f} nats/char, " if math.isfinite(summary["best_val"]) else ""
+    click.echo(f"step {summary['step']}: {best}{summary['chars_per_second']:,.0f} chars/s", err=True)
+    click.echo(summary["run_dir"])
+
+
+def checkpoint_option(command):
+    return click.option("--checkpoint", type=click.Path(),
+                        help="Checkpoint file or run directory [default: newest under ./checkpoints].")(command)
+
+
+@cli.command()
+@checkpoint_option
+@click.option("--seed", help="Text that primes the model; '-' reads it from stdin [default: a newline, not echoed].")
+@click.option("--n", type=int, default=200, show_default=True, help="Characters per sample; 0 = until the pipe closes.")
+@click.option("--temperature", type=float, default=1.0, show_default=True, help="< 1 is safer, > 1 wilder.")
+@click.option("--top-k", type=int, help="Draw only from the K likeliest characters.")
+@click.option("--top-p", type=float, default=1.0, help="Draw only from the smallest set holding mass P.")
+@click.option("--greedy", is_flag=True, help="Always take the likeliest character (= --top-k 1).")
+@click.option("--random-seed", type=int, help="Makes the output repeatable [default: fresh, shown on stderr].")
+@click.option("--num-samples", type=int, default=1, show_default=True, help="Samples generated together.")
+@click.option("--separator", default="\\n\\n", show_default=True, help="Written between samples (\\0 for xargs -0).")
+@click.option("--stop", default="", help="End each sample before the first occurrence of this text.")
+@click.option("--no-echo-seed", is_flag=True, help="Leave the seed out of the output.")
+@click.option("--logprob", is_flag=True, help="Report each sample's log-probability on stderr.")
+def sample(checkpoint, seed, n, temperature, top_k, top_p, greedy, random_seed, num_samples, separator, stop,
+           no_echo_seed, logprob):
+    """Generate text from a trained model to stdout."""
+    import numpy as np
+
+    from .sample import SampleOptions, Sampler
+
+    ck = load_checkpoint(find_checkpoint(checkpoint))
+    echo = not no_echo_seed and seed is not None
+    if seed == "-":
+        seed = click.get_binary_stream("stdin").read()
+    elif seed is None:
+        seed = "\n" if ord("\n") in ck.vocab.symbols else ck.vocab.decode(np.array([0]))
+    if top_k is not None and top_k < 1:
+        raise click.ClickException(f"--top-k must be >= 1, got {top_k}")
+    if random_seed is None:
+        random_seed = int(np.random.SeedSequence().generate_state(1)[0])
+        click.echo(f"random seed: {random_seed}", err=True)
+    options = SampleOptions(n, temperature, top_k or 0, top_p, greedy, num_samples, unescape(stop), echo, unescape(separator))
+    sampler = Sampler(ck.params, ck.config, ck.vocab, seed, options, np.random.default_rng(random_seed))
+    out = click.get_binary_stream("stdout")
+    try:
+        for piece in sampler:
+            out.write(piece)
+            if b"\n" in piece:
+                out.flush()
+        out.flush()
+    except BrokenPipeError:  # the reader has what it wanted (e.g. `| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return
+    if logprob:
+        for k, (nats, chars) in enumerate(zip(sampler.logprob, sampler.chars)):
+            click.echo(f"sample {k}: log-probability {nats:.4f} nats, {-nats / chars / math.log(2):.4f} "
+                       f"bits/char over {chars} chars", err=True)
+
+
+@cli.command(name="eval")
+@click.argument("files", nargs=-1)
+@checkpoint_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--unknown", type=click.Choice(["error", "skip"]), default="error", show_default=True,
+              help="What to do with characters outside the vocab.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache of the encoded training corpus.")
+def eval_command(files, checkpoint, as_json, unknown, cache_dir):
+    """Score FILES ('-' for stdin; none = the run's validation split) in nats/char, bits/char, perplexity."""
+    from .scoring import score_files, score_splits
+
+    ck = load_checkpoint(find_checkpoint(checkpoint))
+    results = score_files(ck, files, unknown) if files else score_splits(ck, cache_dir)
+    for result in results:
+        if as_json:
+            click.echo(json.dumps(result))
+        else:
+            skipped = f", {result['skipped']} skipped" if result["skipped"] else ""
+            click.echo(f"{result['name']}: {result['nats_per_char']:.4f} nats/char, {result['bits_per_char']:.4f} "
+                       f"bits/char, perplexity {result['perplexity']:.3f} ({result['chars']} chars{skipped})")
+
+
+@cli.command()
+@click.argument("checkpoint", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def info(checkpoint, as_json):
+    """Describe a checkpoint: model, vocab, progress and corpus."""
+    from .scoring import describe
+
+    summary = describe(load_checkpoint(find_checkpoint(checkpoint)))
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        for key, value in summary.items():
+            click.echo(f"{key}: {value}")
+
+
+@cli.command()
+@click.argument("run_dirs", nargs=-1)
+@click.option("-o", "--output", default="curves.png", show_default=True, help="Image to write.")
+@click.option("--x", "x_axis", type=click.Choice(["step", "time"]), default="step", show_default=True)
+def plot(run_dirs, output, x_axis):
+    """Plot training and validation loss (bits/char) of one or more runs."""
+    from .plot import plot_runs
+
+    plot_runs(run_dirs or [find_checkpoint().parent], output, x_axis)
+    click.echo(output)

@@ -1,0 +1,144 @@
+"""Every setting, its default and the reason for it, in one frozen dataclass.
+
+One name per setting everywhere: `hidden_size` in YAML, `--hidden-size` on the command
+line, `config.hidden_size` in code. Precedence is defaults < `--config` YAML < flags.
+A flat dataclass (rather than model/train sections) keeps that one-to-one mapping
+trivial for the CLI, which generates a flag for every field.
+"""
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import yaml
+
+from .cells import CELLS
+from .errors import CharrnnError
+from .optim import OPTIMIZERS, SCHEDULES
+
+FRACTION = (lambda v: 0 < v < 1, "must be between 0 and 1 (exclusive)")
+POSITIVE = (lambda v: v > 0, "must be > 0")
+NON_NEGATIVE = (lambda v: v >= 0, "must be >= 0")
+
+
+def choice(names):
+    names = sorted(names)
+    return (lambda v: v in names, f"must be one of: {', '.join(names)}")
+
+
+def setting(default, reason, check=None):
+    return field(default=default, metadata={"help": reason, "check": check})
+
+
+@dataclass(frozen=True)
+class Config:
+    # --- model ---
+    cell: str = setting("lstm", "recurrent cell; LSTMs hold context far longer than a tanh RNN", choice(CELLS))
+    hidden_size: int = setting(128, "units per layer; 128 trains in minutes on a laptop CPU", POSITIVE)
+    num_layers: int = setting(2, "stacked layers; two is char-rnn's and torch-rnn's default", POSITIVE)
+    embedding_size: int = setting(0, "learned input embedding width; 0 = one-hot input (a row lookup)", NON_NEGATIVE)
+    dropout: float = setting(0.0, "inverted dropout between layers; only helps on models that overfit",
+                             (lambda v: 0 <= v < 1, "must be in [0, 1)"))
+    peephole: bool = setting(False, "LSTM gates also see the cell state (Gers & Schmidhuber 2000)")
+    coupled_gates: bool = setting(False, "LSTM input gate tied to the forget gate: i = 1 - f")
+    init: str = setting("uniform", "weight initialisation: uniform(±init_scale) or normal(0, init_scale)",
+                        choice(["uniform", "normal"]))
+    init_scale: float = setting(0.08, "char-rnn's uniform ±0.08", POSITIVE)
+    dtype: str = setting("float32", "float32 is twice as fast; float64 for gradient checks",
+                         choice(["float32", "float64"]))
+    # --- corpus ---
+    val_fraction: float = setting(0.1, "last 10% of the text is held out for validation", FRACTION)
+    test_fraction: float = setting(0.0, "optional test split after validation; 0 = none",
+                                   (lambda v: 0 <= v < 1, "must be in [0, 1)"))
+    bytes: bool = setting(False, "model raw bytes (vocab <= 256) instead of Unicode codepoints")
+    min_count: int = setting(1, "symbols seen fewer times are folded into one rare symbol", POSITIVE)
+    lowercase: bool = setting(False, "fold case before building the vocab")
+    nfc: bool = setting(True, "NFC-normalise text so one visible character has one encoding")
+    encoding_errors: str = setting("strict", "invalid UTF-8 is an error (strict) or U+FFFD (replace)",
+                                   choice(["strict", "replace"]))
+    file_separator: str = setting("", "text placed between joined files")
+    include: str = setting("", "glob that files found in directories must match (e.g. '*.py'); empty = all")
+    # --- optimisation ---
+    batch_size: int = setting(32, "parallel streams per step; fills the CPU's matmul units", POSITIVE)
+    seq_length: int = setting(64, "characters of backpropagation through time per window", POSITIVE)
+    optimizer: str = setting("adagrad", "min-char-rnn's optimizer", choice(OPTIMIZERS))
+    learning_rate: float = setting(0.05, "Adagrad step; min-char-rnn's 0.1 is too large for a stacked LSTM",
+                                   POSITIVE)
+    lr_schedule: str = setting("constant", "constant, step (x lr_decay every lr_decay_every steps) or cosine "
+                               "(to min_lr over lr_decay_every steps)", choice(SCHEDULES))
+    lr_decay: float = setting(0.97, "char-rnn's decay factor for the step schedule",
+                              (lambda v: 0 < v <= 1, "must be in (0, 1]"))
+    lr_decay_every: int = setting(1000, "steps per decay period of the step and cosine schedules", POSITIVE)
+    min_lr: float = setting(0.0, "where the cosine schedule ends", NON_NEGATIVE)
+    rmsprop_decay: float = setting(0.95, "char-rnn's RMSProp decay", FRACTION)
+    grad_clip: float = setting(5.0, "min-char-rnn's ±5; 0 turns clipping off", NON_NEGATIVE)
+    clip_mode: str = setting("value", "element-wise (value) or global-norm (norm) clipping",
+                             choice(["value", "norm"]))
+    # --- run ---
+    max_steps: int = setting(2000, "a few minutes of training with the defaults", POSITIVE)
+    max_time: float = setting(0.0, "stop after this many seconds; 0 = no limit", NON_NEGATIVE)
+    eval_every: int = setting(200, "steps between full validation passes (and checkpoints)", POSITIVE)
+    checkpoint_every: int = setting(0, "steps between saves of `latest`; 0 = at every evaluation", NON_NEGATIVE)
+    log_every: int = setting(50, "steps between metrics.jsonl lines", POSITIVE)
+    sample_every: int = setting(0, "steps between short samples printed to stderr; 0 = never", NON_NEGATIVE)
+    seed: int = setting(1234, "seeds the one RNG behind init, dropout and sampling during training")
+    divergence_factor: float = setting(3.0, "stop if the loss exceeds this x its initial value (char-rnn's 3); "
+                                       "0 = off", NON_NEGATIVE)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+# Settings that may change when a run is resumed: they say how long and how loudly to
+# train, not what is trained, so the resumed steps are the same as uninterrupted ones.
+RESUMABLE = {"max_steps", "max_time", "eval_every", "checkpoint_every", "log_every", "sample_every",
+             "divergence_factor"}
+
+
+def _checked(name, value):
+    if name not in FIELDS:
+        raise CharrnnError(f"unknown config key {name!r} (valid keys: {', '.join(FIELDS)})")
+    kind = FIELDS[name].type
+    ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if not ok:
+        raise CharrnnError(f"config key {name!r} must be {kind.__name__}, got {type(value).__name__} {value!r}")
+    check = FIELDS[name].metadata["check"]
+    if check and not check[0](value):
+        raise CharrnnError(f"config key {name!r} {check[1]}, got {value!r}")
+    return value
+
+
+def make_config(values=None, base=None):
+    """Config from `base` (default: the defaults) with `values` applied and checked."""
+    values = {k: _checked(k, v) for k, v in (values or {}).items()}
+    config = dataclasses.replace(base or Config(), **values)
+    if config.val_fraction + config.test_fraction >= 1:
+        raise CharrnnError("val_fraction + test_fraction must be < 1")
+    return config
+
+
+def load_yaml(path):
+    """The mapping in a YAML file; syntax errors name the line."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except OSError as e:
+        raise CharrnnError(f"cannot read config {path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise CharrnnError(f"YAML syntax error in {path}{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise CharrnnError(f"config {path} must be a mapping of key: value")
+    return data
+
+
+def load_config(yaml_path=None, flags=None, base=None):
+    """Resolve defaults (or `base`) < YAML file < flags."""
+    config = make_config(load_yaml(yaml_path) if yaml_path else {}, base)
+    return make_config(flags or {}, config)

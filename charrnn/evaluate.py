@@ -1,0 +1,53 @@
+"""Score text under a model: total nats over every character, and the per-character figures."""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .batches import eval_windows
+from .corpus import Tokens
+from .errors import CharrnnError
+from .model import init_state, log_likelihood
+
+
+@dataclass
+class EvalResult:
+    chars: int  # characters scored
+    nats: float  # total negative log-likelihood
+    skipped: int = 0  # characters outside the vocab that were left out
+
+    @property
+    def nats_per_char(self):
+        return self.nats / self.chars
+
+    def to_dict(self, name):
+        per_char = self.nats_per_char
+        return {"name": name, "chars": self.chars, "skipped": self.skipped, "nats_per_char": per_char,
+                "bits_per_char": per_char / math.log(2), "perplexity": math.exp(per_char)}
+
+    def __add__(self, other):
+        return EvalResult(self.chars + other.chars, self.nats + other.nats, self.skipped + other.skipped)
+
+
+def evaluate(params, config, tokens, progress=lambda n: None):
+    """Score every character of `tokens` after the first, reading it window by window."""
+    nats, chars, state = 0.0, 0, None
+    for inputs, targets, mask in eval_windows(tokens):
+        if state is None:
+            state = init_state(config, inputs.shape[0])
+        logp, state = log_likelihood(params, config, inputs, targets, state)
+        nats -= float(logp[mask].sum(dtype=np.float64))
+        chars += int(mask.sum())
+        progress(int(mask.sum()))
+    return EvalResult(chars, nats)
+
+
+def score_text(params, config, vocab, data, unknown="error", progress=lambda n: None):
+    """Evaluate str or bytes `data`; characters outside the vocab raise or are skipped."""
+    ids, skipped = vocab.encode(data, unknown)
+    if len(ids) < 2:
+        raise CharrnnError("need at least 2 characters to score")
+    result = evaluate(params, config, Tokens(ids.astype(vocab.dtype)), progress)
+    result.skipped = skipped
+    return result

@@ -1,0 +1,200 @@
+"""The character model: input → stacked recurrent cells → linear head → softmax.
+
+Parameters live in one flat dict of arrays; gradients and optimizer state use the same keys:
+
+    "embed"      (V, E)      only when embedding_size > 0
+    "rnn.L.Wx"   (D, G·H)    D = V (one-hot), E (embedding) or H (layers above the first)
+    "rnn.L.Wh"   (H, G·H)
+    "rnn.L.b"    (G·H,)
+    "rnn.L.peep" (P, H)      only for a peephole LSTM
+    "head.W"     (H, V)
+    "head.b"     (V,)
+
+Shapes: N batch, T seq_length, V vocab, E embedding, H hidden, G gates. Ids and windows
+are batch-major (N, T) at the interface; inside, arrays are time-major (T, N, ·) so each
+step reads one contiguous (N, ·) slice.
+
+The training objective, for a window, is the cross-entropy summed over the T steps and
+averaged over the N streams, as min-char-rnn sums over its window; `loss` is reported
+per character (nats/char), so grads = ∂(T·loss)/∂params.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .cells import CELLS
+
+
+class LossResult(NamedTuple):
+    loss: float  # mean nats per character over the window
+    grads: dict  # same keys as params
+    state: list  # final state, to carry into the next window
+    dstate: list  # gradient with respect to the initial state
+
+
+def init_params(config, vocab_size, rng):
+    """All parameters, drawn from `rng` in a fixed order: embedding, layers bottom-up, head."""
+    cell = CELLS[config.cell]
+    params = {}
+    input_size = vocab_size
+    if config.embedding_size:
+        params["embed"] = rng.standard_normal((vocab_size, config.embedding_size)).astype(config.dtype)
+        input_size = config.embedding_size
+    for layer in range(config.num_layers):
+        for name, value in cell.init_params(input_size, config.hidden_size, rng, config).items():
+            params[f"rnn.{layer}.{name}"] = value
+        input_size = config.hidden_size
+    params["head.W"] = _head_weights(config, vocab_size, rng)
+    params["head.b"] = np.zeros(vocab_size, config.dtype)
+    return params
+
+
+def _head_weights(config, vocab_size, rng):
+    shape = (config.hidden_size, vocab_size)
+    if config.init == "normal":
+        return (rng.standard_normal(shape) * config.init_scale).astype(config.dtype)
+    return rng.uniform(-config.init_scale, config.init_scale, shape).astype(config.dtype)
+
+
+def init_state(config, batch_size):
+    """Zero state: one tuple per layer, (h,) or (h, c), each (N, H)."""
+    size = CELLS[config.cell].state_size
+    return [tuple(np.zeros((batch_size, config.hidden_size), config.dtype) for _ in range(size))
+            for _ in range(config.num_layers)]
+
+
+def layer_params(params, layer):
+    prefix = f"rnn.{layer}."
+    return {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+
+
+def dropout_masks(config, shape, rng):
+    """Inverted-dropout masks for each layer's output (T, N, H), or None when dropout is off."""
+    if not config.dropout:
+        return None
+    keep = 1 - config.dropout
+    return [(rng.random(shape) < keep).astype(config.dtype) / np.asarray(keep, config.dtype)
+            for _ in range(config.num_layers)]
+
+
+def _input_projection(params, lp, layer, x, ids):
+    """xw = x @ Wx + b for every step at once; layer 0 with one-hot input is a row lookup."""
+    if layer == 0 and "embed" not in params:
+        return lp["Wx"][ids] + lp["b"]  # (T, N, G·H)
+    return x @ lp["Wx"] + lp["b"]
+
+
+def _forward(params, config, ids, state, masks, keep_caches):
+    """Run the stack over time-major ids (T, N); returns top-layer outputs, states, caches."""
+    cell = CELLS[config.cell]
+    T = ids.shape[0]
+    x = params["embed"][ids] if "embed" in params else None  # (T, N, E)
+    inputs, caches, final_state = [], [], []
+    for layer in range(config.num_layers):
+        lp = layer_params(params, layer)
+        xw = _input_projection(params, lp, layer, x, ids)  # (T, N, G·H)
+        layer_state = state[layer]
+        out = np.empty((T,) + layer_state[0].shape, xw.dtype)  # (T, N, H)
+        layer_caches = []
+        for t in range(T):
+            layer_state, cache = cell.step_forward(xw[t], layer_state, lp)
+            out[t] = layer_state[0]
+            if keep_caches:
+                layer_caches.append(cache)
+        inputs.append(x)
+        caches.append(layer_caches)
+        final_state.append(layer_state)
+        x = out * masks[layer] if masks else out
+    return x, final_state, (inputs, caches)
+
+
+def _softmax_xent(top, params, targets):
+    """Head and softmax; returns (total nats, probabilities (T·N, V))."""
+    logits = top.reshape(-1, top.shape[-1]) @ params["head.W"]  # (T·N, V)
+    logits += params["head.b"]
+    logits -= logits.max(axis=1, keepdims=True)
+    rows = np.arange(logits.shape[0])
+    target_logit = logits[rows, targets.ravel()]
+    probs = np.exp(logits, out=logits)
+    total = probs.sum(axis=1)
+    nats = np.log(total, dtype=np.float64).sum() - target_logit.sum(dtype=np.float64)
+    probs /= total[:, None]
+    return nats, probs
+
+
+def _layer_backward(cell, lp, dout, caches, dstate):
+    """BPTT through one layer; returns dpre (T, N, G·H), dstate at t=0 and dWh, dpeep."""
+    H = dout.shape[2]
+    dpre = np.empty(dout.shape[:2] + lp["b"].shape, dout.dtype)  # (T, N, G·H)
+    grads = {k: np.zeros_like(v) for k, v in lp.items() if k not in ("Wx", "b")}
+    for t in reversed(range(len(caches))):
+        dstate = (dstate[0] + dout[t],) + dstate[1:]
+        dpre[t], dstate, dparams = cell.step_backward(dstate, caches[t], lp)
+        for name, value in dparams.items():
+            grads[name] += value
+    for j, (first, last) in enumerate(cell.rec_blocks(dpre.shape[2] // H)):
+        rec_in = np.stack([cache.rec_in[j] for cache in caches]).reshape(-1, H)  # (T·N, H)
+        grads["Wh"][:, first * H:last * H] = rec_in.T @ dpre[:, :, first * H:last * H].reshape(len(rec_in), -1)
+    return dpre, dstate, grads
+
+
+def loss_and_grads(params, config, inputs, targets, state, masks=None):
+    """Loss (nats/char) and gradients for one (N, T) window starting from `state`."""
+    N = inputs.shape[0]
+    ids = inputs.T  # (T, N)
+    top, final_state, (layer_inputs, caches) = _forward(params, config, ids, state, masks, True)
+    nats, dlogits = _softmax_xent(top, params, targets.T)
+    dlogits[np.arange(dlogits.shape[0]), targets.T.ravel()] -= 1
+    dlogits /= N  # sum over time, mean over the batch
+    top2d = top.reshape(-1, top.shape[-1])
+    grads = {"head.W": top2d.T @ dlogits, "head.b": dlogits.sum(axis=0)}
+    dx = (dlogits @ params["head.W"].T).reshape(top.shape)  # (T, N, H)
+    cell, dstate0 = CELLS[config.cell], []
+    for layer in reversed(range(config.num_layers)):
+        if masks:
+            dx *= masks[layer]
+        lp = layer_params(params, layer)
+        zero = tuple(np.zeros_like(s) for s in state[layer])  # truncated BPTT: no gradient from the future
+        dpre, dstate, layer_grads = _layer_backward(cell, lp, dx, caches[layer], zero)
+        dstate0.insert(0, dstate)
+        dpre2d = dpre.reshape(-1, dpre.shape[2])  # (T·N, G·H)
+        layer_grads["b"] = dpre2d.sum(axis=0)
+        x = layer_inputs[layer]
+        if x is None:  # one-hot input: scatter-add rows instead of a matmul with one-hot vectors
+            layer_grads["Wx"] = np.zeros_like(lp["Wx"])
+            np.add.at(layer_grads["Wx"], ids.ravel(), dpre2d)
+        else:
+            layer_grads["Wx"] = x.reshape(-1, x.shape[2]).T @ dpre2d
+            dx = (dpre2d @ lp["Wx"].T).reshape(x.shape)
+        grads.update({f"rnn.{layer}.{k}": v for k, v in layer_grads.items()})
+    if "embed" in params:
+        grads["embed"] = np.zeros_like(params["embed"])
+        np.add.at(grads["embed"], ids.ravel(), dx.reshape(-1, dx.shape[2]))
+    loss = nats / inputs.size
+    return LossResult(loss, {k: grads[k] for k in params}, final_state, dstate0)
+
+
+def log_likelihood(params, config, inputs, targets, state):
+    """Forward only: log-probabilities of `targets` (N, T) and the final state."""
+    top, final_state, _ = _forward(params, config, inputs.T, state, None, False)
+    logits = top.reshape(-1, top.shape[-1]) @ params["head.W"]
+    logits += params["head.b"]
+    peak = logits.max(axis=1, keepdims=True)
+    logits -= peak
+    log_total = np.log(np.exp(logits).sum(axis=1))
+    logp = logits[np.arange(logits.shape[0]), targets.T.ravel()] - log_total
+    return logp.reshape(targets.shape[::-1]).T, final_state
+
+
+def step(params, config, ids, state):
+    """One step for sampling: ids (N,) → logits (N, V) and the next state."""
+    cell = CELLS[config.cell]
+    x = params["embed"][ids] if "embed" in params else None  # (N, E)
+    next_state = []
+    for layer in range(config.num_layers):
+        lp = layer_params(params, layer)
+        layer_state, _ = cell.step_forward(_input_projection(params, lp, layer, x, ids), state[layer], lp)
+        next_state.append(layer_state)
+        x = layer_state[0]
+    return x @ params["head.W"] + params["head.b"], next_state

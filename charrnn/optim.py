@@ -1,0 +1,96 @@
+"""Gradient clipping, learning-rate schedules and the optimizers.
+
+Each optimizer updates params in place and keeps its state in `slots`, a dict keyed like
+params ({"rnn.0.Wh": {"mem": array}}), which the checkpoint stores as optim/<key>/<slot>.
+The step count that Adam's bias correction needs is the training step, passed in.
+"""
+
+import math
+
+import numpy as np
+
+
+def clip_grads(grads, mode, value):
+    """Clip in place (element-wise to ±value, or to global norm `value`); 0 = off.
+
+    Returns the global norm before clipping, float64, for logging and the divergence guard.
+    """
+    norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+    if value and mode == "value":
+        for g in grads.values():
+            np.clip(g, -value, value, out=g)
+    elif value and norm > value:
+        for g in grads.values():
+            g *= value / norm
+    return norm
+
+
+def learning_rate(config, step):
+    """The learning rate for 0-based `step`: constant, step decay, or cosine to min_lr."""
+    if config.lr_schedule == "step":
+        return config.learning_rate * config.lr_decay ** (step // config.lr_decay_every)
+    if config.lr_schedule == "cosine":
+        progress = min(step / config.lr_decay_every, 1.0)
+        return config.min_lr + 0.5 * (config.learning_rate - config.min_lr) * (1 + math.cos(math.pi * progress))
+    return config.learning_rate
+
+
+SCHEDULES = ("constant", "step", "cosine")
+
+
+class Optimizer:
+    """Shared bookkeeping: one zero-initialised array per slot per parameter."""
+
+    slot_names = ()
+
+    def __init__(self, params, config):
+        self.config = config
+        self.slots = {k: {s: np.zeros_like(p) for s in self.slot_names} for k, p in params.items()}
+
+    def update(self, params, grads, lr, step):
+        for key, p in params.items():
+            self.apply(p, grads[key], self.slots[key], lr, step)
+
+
+class Adagrad(Optimizer):
+    """min-char-rnn's: mem += g², p −= lr·g/√(mem + 1e-8)."""
+
+    slot_names = ("mem",)
+
+    def apply(self, p, g, slots, lr, step):
+        mem = slots["mem"]
+        mem += g * g
+        p -= lr * g / np.sqrt(mem + 1e-8)
+
+
+class RMSProp(Optimizer):
+    """char-rnn's: ms = d·ms + (1 − d)·g², p −= lr·g/(√ms + 1e-8), d = rmsprop_decay."""
+
+    slot_names = ("ms",)
+
+    def apply(self, p, g, slots, lr, step):
+        decay = self.config.rmsprop_decay
+        ms = slots["ms"]
+        ms *= decay
+        ms += (1 - decay) * g * g
+        p -= lr * g / (np.sqrt(ms) + 1e-8)
+
+
+class Adam(Optimizer):
+    """Kingma & Ba: β1 0.9, β2 0.999, ε 1e-8, bias-corrected with the 1-based step t."""
+
+    slot_names = ("m", "v")
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+
+    def apply(self, p, g, slots, lr, step):
+        m, v, t = slots["m"], slots["v"], step + 1
+        m *= self.beta1
+        m += (1 - self.beta1) * g
+        v *= self.beta2
+        v += (1 - self.beta2) * g * g
+        m_hat = m / (1 - self.beta1 ** t)
+        v_hat = v / (1 - self.beta2 ** t)
+        p -= lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+OPTIMIZERS = {"adagrad": Adagrad, "rmsprop": RMSProp, "adam": Adam}

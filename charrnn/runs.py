@@ -1,0 +1,115 @@
+"""A training run on disk: its directory, corpus, resume checks, metrics.jsonl and config.yaml."""
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+from tqdm import tqdm
+
+from .config import RESUMABLE
+from .corpus import load_corpus, split
+from .errors import CharrnnError
+from .sample import SampleOptions, Sampler
+from .train import new_run, resumed_run, train
+
+RUN_FILES = ("latest.npz", "best.npz", "metrics.jsonl", "config.yaml")
+
+
+def default_run_dir(paths, root="checkpoints"):
+    stem = Path(paths[0]).stem or "corpus" if paths else "corpus"
+    return Path(root) / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def check_resume_config(old, new):
+    changed = [k for k, v in new.to_dict().items() if v != getattr(old, k) and k not in RESUMABLE]
+    if changed:
+        raise CharrnnError(f"cannot change {', '.join(changed)} when resuming; only {', '.join(sorted(RESUMABLE))} may change")
+
+
+def _prepare_dir(run_dir, overwrite):
+    existing = [name for name in RUN_FILES if (run_dir / name).exists()]
+    if existing and not overwrite:
+        raise CharrnnError(f"{run_dir} already holds a run; use --resume {run_dir} to continue it or --overwrite "
+                           "to replace it")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for name in existing:
+        (run_dir / name).unlink()
+
+
+def _truncate_metrics(path, step):
+    """Drop metric lines past the checkpoint, which the resumed run will write again."""
+    if path.exists():
+        lines = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+        path.write_text("".join(line + "\n" for line in lines))
+
+
+def _progress(desc, total, quiet):
+    bar = tqdm(total=total, unit="B", unit_scale=True, desc=desc, file=sys.stderr, disable=True if quiet else None,
+               leave=False)
+    return bar, bar.update
+
+
+def _load_text(paths, config, cache_dir, checkpoint, allow_corpus_change, quiet):
+    bar, progress = _progress("encoding", None, quiet)
+    with bar:
+        corpus = load_corpus(paths, config, cache_dir, checkpoint.vocab if checkpoint else None, progress)
+    if checkpoint and corpus.content_hash != checkpoint.meta["corpus"]["content_hash"]:
+        if not allow_corpus_change:
+            raise CharrnnError("the corpus differs from the one this run was trained on; pass "
+                               "--allow-corpus-change to fine-tune on new text")
+        print("note: fine-tuning on a changed corpus (same vocab)", file=sys.stderr)
+    return corpus
+
+
+def _on_step(run_dir, config, vocab, quiet):
+    metrics = open(run_dir / "metrics.jsonl", "a")
+
+    def on_step(run, record, bar):
+        if record is not None:
+            metrics.write(json.dumps(record) + "\n")
+            metrics.flush()
+            if bar.disable and not quiet:
+                val = f" | val {record['val_loss']:.4f}" if "val_loss" in record else ""
+                print(f"step {run.step}/{config.max_steps} | epoch {run.epoch} | loss {record['train_loss']:.4f}"
+                      f"{val} | {record['chars_per_second']:,.0f} chars/s", file=sys.stderr, flush=True)
+        if config.sample_every and run.step % config.sample_every == 0 and not quiet:
+            seed = "\n" if "\n" in vocab.decode(np.arange(len(vocab.symbols))) else vocab.decode(np.array([0]))
+            text = b"".join(Sampler(run.params, config, vocab, seed, SampleOptions(n=200, echo_seed=False),
+                                    np.random.default_rng([config.seed, run.step])))
+            bar.write(f"----- sample at step {run.step}\n{text.decode('utf-8', 'replace')}\n-----", file=sys.stderr)
+
+    return on_step
+
+
+def run_training(paths, config, run_dir=None, checkpoint=None, overwrite=False, allow_corpus_change=False,
+                 cache_dir=None, quiet=False):
+    """Load the corpus, set up or resume the run directory, train. Returns a summary dict."""
+    rng = np.random.default_rng(config.seed)
+    if checkpoint:
+        check_resume_config(checkpoint.config, config)
+        paths = paths or checkpoint.meta["corpus"]["paths"]
+        run_dir = Path(checkpoint.path).parent
+    elif not paths:
+        raise CharrnnError("name a text file to train on (or --resume RUN_DIR)")
+    run_dir = Path(run_dir or default_run_dir(paths))
+    corpus = _load_text(paths, config, Path(cache_dir or run_dir.parent / "cache"), checkpoint, allow_corpus_change,
+                        quiet)
+    splits = split(corpus.ids, config)
+    if checkpoint:
+        run = resumed_run(checkpoint, rng)
+        _truncate_metrics(run_dir / "metrics.jsonl", run.step)
+    else:
+        _prepare_dir(run_dir, overwrite)
+        run = new_run(config, corpus.vocab.size, rng)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True))
+    run.extra["corpus"] = {"paths": [os.path.abspath(p) for p in paths], "content_hash": corpus.content_hash,
+                           "files": [f.__dict__ for f in corpus.files]}
+    start_step, started = run.step, time.perf_counter()
+    run = train(splits, config, corpus.vocab, run, run_dir, quiet, _on_step(run_dir, config, corpus.vocab, quiet))
+    seconds = time.perf_counter() - started
+    return {"run_dir": str(run_dir), "step": run.step, "best_val": run.best_val,
+            "chars_per_second": (run.step - start_step) * config.batch_size * config.seq_length / max(seconds, 1e-9)}

@@ -1,0 +1,69 @@
+"""What `eval` and `info` report about a checkpoint: scores of files or splits, and a summary."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .corpus import load_corpus, split
+from .errors import CharrnnError
+from .evaluate import EvalResult, evaluate, score_text
+
+
+def _read(name):
+    if name == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(name).read_bytes()
+    except OSError as e:
+        raise CharrnnError(f"cannot read {name}: {e.strerror}") from None
+
+
+def _bar(name, total):
+    return tqdm(total=total, desc=name, unit="char", unit_scale=True, file=sys.stderr, leave=False, delay=1.0)
+
+
+def score_files(ck, names, unknown="error"):
+    """One result dict per file, and a total when there are several."""
+    results = []
+    for name in names:
+        data = _read(name)
+        with _bar(name, len(data)) as bar:
+            result = score_text(ck.params, ck.config, ck.vocab, data, unknown, bar.update)
+        results.append((name, result))
+    if len(results) > 1:
+        results.append(("total", sum((r for _, r in results), EvalResult(0, 0.0))))
+    return [result.to_dict(name) for name, result in results]
+
+
+def score_splits(ck, cache_dir=None):
+    """The validation (and test) split of the corpus the checkpoint was trained on."""
+    corpus_meta = ck.meta.get("corpus")
+    if not corpus_meta:
+        raise CharrnnError("this checkpoint records no corpus; name a file to evaluate")
+    cache_dir = cache_dir or Path(ck.path).parent.parent / "cache"
+    corpus = load_corpus(corpus_meta["paths"], ck.config, cache_dir, ck.vocab)
+    if corpus.content_hash != corpus_meta["content_hash"]:
+        raise CharrnnError("the training corpus has changed since this checkpoint was written; name a file instead")
+    splits = split(corpus.ids, ck.config)
+    results = []
+    for name in ("val", "test"):
+        if name in splits:
+            with _bar(name, len(splits[name])) as bar:
+                results.append(evaluate(ck.params, ck.config, splits[name], bar.update).to_dict(name))
+    return results
+
+
+def describe(ck):
+    config, meta = ck.config, ck.meta
+    corpus = meta.get("corpus") or {}
+    return {
+        "checkpoint": str(ck.path), "cell": config.cell, "num_layers": config.num_layers,
+        "hidden_size": config.hidden_size, "embedding_size": config.embedding_size, "dtype": config.dtype,
+        "parameters": int(sum(np.size(p) for p in ck.params.values())), "vocab_size": ck.vocab.size,
+        "vocab_mode": "bytes" if ck.vocab.byte_mode else "text", "vocab": ck.vocab.printable(),
+        "folded_symbols": len(ck.vocab.folded), "step": meta["step"], "epoch": meta["epoch"],
+        "best_val_loss": meta["best_val"], "corpus_paths": corpus.get("paths"),
+        "corpus_hash": corpus.get("content_hash"), "training_seconds": round(meta["elapsed"], 1),
+    }

@@ -1,0 +1,164 @@
+"""The training loop: windows → loss_and_grads → clip → guard → update, with evaluation and saves.
+
+Everything a resumed run needs sits in `Run` and goes into the checkpoint (params,
+optimizer slots, carried state, RNG, step, window, best validation loss), so `--resume`
+continues exactly as an uninterrupted run would.
+"""
+
+import json
+import math
+import signal
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+from .batches import Windows
+from .checkpoint import Checkpoint, save_checkpoint
+from .errors import CharrnnError
+from .evaluate import evaluate
+from .model import dropout_masks, init_params, init_state, loss_and_grads
+from .optim import OPTIMIZERS, clip_grads, learning_rate
+
+
+class Interrupted(CharrnnError):
+    def __init__(self, signum, message):
+        super().__init__(message)
+        self.exit_code = 128 + signum
+
+
+@dataclass
+class Run:
+    """The mutable state of a training run, all of it saved in each checkpoint."""
+
+    params: dict
+    optimizer: object
+    state: list
+    rng: np.random.Generator
+    step: int = 0
+    window: int = 0  # index of the next window within the epoch
+    epoch: int = 0
+    best_val: float = math.inf
+    initial_loss: float = None
+    elapsed: float = 0.0
+    extra: dict = field(default_factory=dict)  # corpus description, carried into the metadata
+
+
+def new_run(config, vocab_size, rng):
+    params = init_params(config, vocab_size, rng)
+    return Run(params, OPTIMIZERS[config.optimizer](params, config), init_state(config, config.batch_size), rng)
+
+
+def resumed_run(checkpoint, rng):
+    """A Run continuing from `checkpoint`, with its RNG restored into `rng`."""
+    meta = checkpoint.meta
+    rng.bit_generator.state = meta["rng"]
+    optimizer = OPTIMIZERS[checkpoint.config.optimizer](checkpoint.params, checkpoint.config)
+    optimizer.slots = checkpoint.slots
+    return Run(checkpoint.params, optimizer, checkpoint.state, rng, meta["step"], meta["window"], meta["epoch"],
+               meta["best_val"] if meta["best_val"] is not None else math.inf, meta["initial_loss"], meta["elapsed"])
+
+
+def save(run, config, vocab, path):
+    meta = {"step": run.step, "window": run.window, "epoch": run.epoch, "rng": run.rng.bit_generator.state,
+            "best_val": run.best_val if math.isfinite(run.best_val) else None, "initial_loss": run.initial_loss,
+            "elapsed": run.elapsed, **run.extra}
+    save_checkpoint(path, Checkpoint(config, vocab, run.params, run.optimizer.slots, run.state, meta))
+
+
+@contextmanager
+def stop_requests():
+    """Collects SIGINT/SIGTERM in a list so the loop can save and stop; a second signal exits at once."""
+    received = []
+
+    def handler(signum, frame):
+        if received:
+            import os
+            os._exit(128 + signum)  # the checkpoint is written atomically, so nothing is corrupted
+        received.append(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _guard(loss, norm, run, config, checkpoint_path):
+    """Stop on a non-finite or exploding loss, leaving the last good checkpoint untouched."""
+    keep = f"the last checkpoint ({checkpoint_path}) is untouched" if checkpoint_path.exists() else "nothing was saved"
+    if not (math.isfinite(loss) and math.isfinite(norm)):
+        raise CharrnnError(f"training diverged at step {run.step + 1}: non-finite loss or gradient; {keep}; "
+                           "try a lower --learning-rate")
+    limit = config.divergence_factor * run.initial_loss
+    if config.divergence_factor and loss > limit:
+        raise CharrnnError(f"training diverged at step {run.step + 1}: loss {loss:.3f} > divergence_factor × "
+                           f"initial loss ({limit:.3f}); {keep}; try a lower --learning-rate")
+
+
+def train(splits, config, vocab, run, run_dir, quiet=False, on_step=None):
+    """Train until max_steps, max_time or a stop signal; returns the run and its chars/second."""
+    windows = Windows(splits["train"], config.batch_size, config.seq_length)
+    chars_per_step = config.batch_size * config.seq_length
+    latest, start_step, started = run_dir / "latest.npz", run.step, time.perf_counter()
+    bar = tqdm(total=config.max_steps, initial=run.step, file=sys.stderr, disable=True if quiet else None,
+               unit="step", dynamic_ncols=True)
+    interval_loss, interval_start = [], time.perf_counter()
+    with stop_requests() as stop:
+        while run.step < config.max_steps and not stop:
+            if config.max_time and time.perf_counter() - started >= config.max_time:
+                break
+            if run.window == 0:
+                run.state = init_state(config, config.batch_size)  # a new epoch starts from zero state
+            inputs, targets = windows[run.window]
+            masks = dropout_masks(config, (config.seq_length, config.batch_size, config.hidden_size), run.rng)
+            result = loss_and_grads(run.params, config, inputs, targets, run.state, masks)
+            norm = clip_grads(result.grads, config.clip_mode, config.grad_clip)
+            if run.initial_loss is None:
+                run.initial_loss = result.loss
+            _guard(result.loss, norm, run, config, latest)
+            run.optimizer.update(run.params, result.grads, learning_rate(config, run.step), run.step)
+            run.state, run.step = result.state, run.step + 1
+            run.window = (run.window + 1) % windows.per_epoch
+            run.epoch += run.window == 0
+            interval_loss.append(result.loss)
+            bar.update(1)
+            now = time.perf_counter()
+            speed = chars_per_step * len(interval_loss) / max(now - interval_start, 1e-9)
+            bar.set_postfix(loss=f"{result.loss:.3f}", chars_s=f"{speed:,.0f}", refresh=False)
+            evaluated = run.step % config.eval_every == 0 or run.step == config.max_steps
+            record = None
+            if run.step % config.log_every == 0 or evaluated:
+                record = {"step": run.step, "epoch": run.epoch, "train_loss": float(np.mean(interval_loss)),
+                          "lr": learning_rate(config, run.step - 1), "chars_per_second": speed}
+                interval_loss, interval_start = [], now
+            if evaluated:
+                val = evaluate(run.params, config, splits["val"]).nats_per_char
+                record["val_loss"] = val
+                run.elapsed += time.perf_counter() - started
+                started = time.perf_counter()
+                improved = val < run.best_val
+                run.best_val = min(run.best_val, val)
+                save(run, config, vocab, latest)
+                if improved:
+                    save(run, config, vocab, run_dir / "best.npz")
+            elif config.checkpoint_every and run.step % config.checkpoint_every == 0:
+                run.elapsed += time.perf_counter() - started
+                started = time.perf_counter()
+                save(run, config, vocab, latest)
+            if record is not None:
+                record["elapsed"] = run.elapsed + time.perf_counter() - started
+            if on_step:
+                on_step(run, record, bar)
+    bar.close()
+    run.elapsed += time.perf_counter() - started
+    if run.step > start_step and not (run.step % config.eval_every == 0 or run.step == config.max_steps):
+        save(run, config, vocab, latest)  # stopped between saves: keep every finished step
+    if stop:
+        name = signal.Signals(stop[0]).name
+        raise Interrupted(stop[0], f"interrupted by {name} at step {run.step}; checkpoint saved to {latest}")
+    return run

@@ -1,0 +1,120 @@
+"""The vocabulary: symbols in sorted order, text normalisation, encode and decode.
+
+A symbol is a Unicode codepoint (text mode) or a byte (byte mode). Symbols seen fewer
+than `min_count` times may be folded into one extra "rare" symbol, the last id, which
+decodes to U+FFFD. The vocab records its normalisation so that a seed or an eval file is
+treated exactly as the training text was.
+"""
+
+import unicodedata
+
+import numpy as np
+
+from .errors import CharrnnError
+
+RARE_TEXT = "\ufffd"
+MAX_CODEPOINT = 0x110000
+
+
+def normalise(text, lowercase, nfc):
+    if nfc:
+        text = unicodedata.normalize("NFC", text)
+    return text.lower() if lowercase else text
+
+
+def codepoints(text):
+    """The codepoints of a str as a uint32 array, without a Python loop."""
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+
+
+def smallest_dtype(vocab_size):
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if vocab_size <= np.iinfo(dtype).max + 1:
+            return np.dtype(dtype)
+
+
+class Vocab:
+    """Sorted symbols (ints: codepoints or bytes) with an optional rare id at the end."""
+
+    def __init__(self, symbols, byte_mode=False, folded=(), lowercase=False, nfc=True):
+        self.symbols = sorted(int(s) for s in symbols)
+        self.byte_mode = byte_mode
+        self.folded = sorted(int(s) for s in folded)
+        self.lowercase, self.nfc = lowercase, nfc and not byte_mode
+        self.size = len(self.symbols) + bool(self.folded)
+        self.dtype = smallest_dtype(self.size)
+        self._table = self._outputs = None
+
+    @classmethod
+    def from_counts(cls, counts, config):
+        """Vocab from symbol counts (an array indexed by codepoint or byte)."""
+        seen = np.flatnonzero(counts)
+        rare = seen[counts[seen] < config.min_count]
+        kept = seen[counts[seen] >= config.min_count]
+        return cls(kept, config.bytes, rare, config.lowercase, config.nfc)
+
+    @property
+    def table(self):
+        """Lookup array from codepoint/byte to id, −1 for symbols outside the vocab."""
+        if self._table is None:
+            table = np.full(256 if self.byte_mode else MAX_CODEPOINT, -1, np.int32)
+            table[self.symbols] = np.arange(len(self.symbols))
+            table[self.folded] = len(self.symbols)
+            self._table = table
+        return self._table
+
+    def to_json(self):
+        return {"mode": "bytes" if self.byte_mode else "text", "symbols": self.symbols,
+                "folded": self.folded, "lowercase": self.lowercase, "nfc": self.nfc}
+
+    @classmethod
+    def from_json(cls, data):
+        return cls(data["symbols"], data["mode"] == "bytes", data["folded"], data["lowercase"], data["nfc"])
+
+    def __eq__(self, other):
+        return isinstance(other, Vocab) and self.to_json() == other.to_json()
+
+    def raw_symbols(self, data):
+        """bytes or str → array of codepoints/bytes, normalised as the training text was."""
+        if self.byte_mode:
+            return np.frombuffer(data if isinstance(data, bytes) else data.encode("utf-8"), np.uint8)
+        try:
+            text = data.decode("utf-8") if isinstance(data, bytes) else data
+        except UnicodeDecodeError as e:
+            raise CharrnnError(f"invalid UTF-8 at byte offset {e.start}") from None
+        return codepoints(normalise(text, self.lowercase, self.nfc))
+
+    def encode(self, data, unknown="error"):
+        """ids (int32) for `data`; unknown symbols raise, or are dropped with unknown="skip".
+
+        Returns (ids, number of skipped symbols).
+        """
+        ids = self.table[self.raw_symbols(data)]
+        missing = ids < 0
+        if missing.any():
+            if unknown != "skip":
+                raise CharrnnError(f"characters not in the vocab: {self.describe(np.unique(self.raw_symbols(data)[missing]))}")
+            ids = ids[~missing]
+        return ids, int(missing.sum())
+
+    def describe(self, symbols, limit=20):
+        shown = [repr(bytes([s])) if self.byte_mode else repr(chr(s)) for s in symbols[:limit]]
+        more = f" and {len(symbols) - limit} more" if len(symbols) > limit else ""
+        return " ".join(shown) + more
+
+    def decode_bytes(self, ids):
+        """ids → bytes: raw bytes in byte mode, UTF-8 otherwise (whole characters always)."""
+        if self._outputs is None:
+            rare = [0x3F if self.byte_mode else 0xFFFD] if self.folded else []
+            self._outputs = np.array(self.symbols + rare, np.uint32)
+        decoded = self._outputs[ids]
+        if self.byte_mode:
+            return decoded.astype(np.uint8).tobytes()
+        return decoded.astype("<u4").tobytes().decode("utf-32-le").encode("utf-8")
+
+    def decode(self, ids):
+        return self.decode_bytes(ids).decode("utf-8", "replace" if self.byte_mode else "strict")
+
+    def printable(self):
+        """A one-line view of the vocab for `charrnn info`."""
+        return "".join(repr(bytes([s]))[2:-1] if self.byte_mode else repr(chr(s))[1:-1] for s in self.symbols)

@@ -1,0 +1,69 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from charrnn.cli import cli
+from charrnn.config import make_config
+
+SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tiny-shakespeare.txt"
+
+# A tiny, fast model: every CLI test trains one of these in a second or two.
+TINY = ["--cell", "lstm", "--hidden-size", "16", "--num-layers", "1", "--batch-size", "4", "--seq-length", "16",
+        "--eval-every", "10", "--max-steps", "20", "--quiet"]
+
+
+def tiny_config(**overrides):
+    values = dict(cell="lstm", hidden_size=16, num_layers=1, batch_size=4, seq_length=16, eval_every=10,
+                  max_steps=20)
+    values.update(overrides)
+    return make_config(values)
+
+
+def make_text(n_chars=6000, seed=0):
+    """Generated English-like text: words from a small lexicon, lines and paragraphs."""
+    rng = np.random.default_rng(seed)
+    words = "the quick brown fox jumps over lazy dog and then runs away to sleep in warm sun".split()
+    out, size = [], 0
+    while size < n_chars:
+        line = " ".join(rng.choice(words, rng.integers(3, 9))).capitalize() + ".\n"
+        out.append(line)
+        size += len(line)
+    return "".join(out)[:n_chars]
+
+
+@pytest.fixture
+def corpus_file(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text(make_text())
+    return path
+
+
+def invoke(*args, input=None):
+    """Run the real click group; stdout and stderr are kept apart."""
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)
+
+
+def run_cli(*args, **kwargs):
+    """Run `python -m charrnn` in a subprocess (for signals, pipes and real exit statuses)."""
+    return subprocess.run([sys.executable, "-m", "charrnn", *map(str, args)], capture_output=True, **kwargs)
+
+
+@pytest.fixture
+def trained(tmp_path, corpus_file):
+    """A run directory holding a tiny trained LSTM."""
+    run_dir = tmp_path / "run"
+    result = invoke("train", corpus_file, "--run-dir", run_dir, *TINY)
+    assert result.exit_code == 0, result.stderr
+    return run_dir
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    """Each test runs in its own directory, so ./checkpoints is the test's own."""
+    monkeypatch.chdir(tmp_path)
+    os.environ.pop("COLUMNS", None)
