@@ -63,12 +63,13 @@ def save_checkpoint(path, checkpoint):
 
 def _read_npz(path):
     try:
+        with open(path, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":
+                raise CharrnnError(f"{path} is not a charrnn checkpoint (not an .npz archive)")
         with np.load(path, allow_pickle=False) as npz:
-            if not isinstance(npz, np.lib.npyio.NpzFile):
-                raise ValueError("not an .npz archive")
             return {name: npz[name] for name in npz.files}
     except ValueError as e:
-        if "pickle" in str(e):
+        if "Object arrays" in str(e):
             raise CharrnnError(f"{path} holds object arrays, which charrnn refuses to unpickle") from None
         raise CharrnnError(f"{path} is not a charrnn checkpoint ({e})") from None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:

@@ -111,17 +111,20 @@ def sample(checkpoint, seed, n, temperature, top_k, top_p, greedy, random_seed, 
     ck = load_checkpoint(find_checkpoint(checkpoint))
     echo = not no_echo_seed and seed is not None
     if seed == "-":
-        seed = click.get_binary_stream("stdin").read()
+        seed = sys.stdin.buffer.read()
     elif seed is None:
         seed = "\n" if ord("\n") in ck.vocab.symbols else ck.vocab.decode(np.array([0]))
     if top_k is not None and top_k < 1:
         raise click.ClickException(f"--top-k must be >= 1, got {top_k}")
-    if random_seed is None:
+    options = SampleOptions(n, temperature, top_k or 0, top_p, greedy, num_samples, unescape(stop), echo,
+                            unescape(separator))
+    fresh = random_seed is None
+    if fresh:
         random_seed = int(np.random.SeedSequence().generate_state(1)[0])
-        click.echo(f"random seed: {random_seed}", err=True)
-    options = SampleOptions(n, temperature, top_k or 0, top_p, greedy, num_samples, unescape(stop), echo, unescape(separator))
     sampler = Sampler(ck.params, ck.config, ck.vocab, seed, options, np.random.default_rng(random_seed))
-    out = click.get_binary_stream("stdout")
+    if fresh:  # only once the options and seed text are known to be good
+        click.echo(f"random seed: {random_seed}", err=True)
+    out = sys.stdout.buffer
     try:
         for piece in sampler:
             out.write(piece)

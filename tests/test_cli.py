@@ -1,0 +1,137 @@
+"""The real click group end to end: train → sample → eval → info, and one line per bad input."""
+
+import json
+import math
+
+import pytest
+
+from conftest import TINY, invoke
+
+
+def test_train_sample_eval_end_to_end(tmp_path, corpus_file):
+    result = invoke("train", corpus_file, *TINY, "--cell", "lstm", "--num-layers", "2")
+    assert result.exit_code == 0, result.stderr
+    run_dir = result.stdout.strip()
+    assert run_dir.startswith("checkpoints/corpus-") and "\n" not in run_dir
+    assert "chars/s" in result.stderr
+    sample = invoke("sample", "--seed", "The", "--n", "50", "--random-seed", "1")  # newest checkpoint
+    assert sample.exit_code == 0 and sample.stdout.startswith("The") and len(sample.stdout) == 53
+    assert "random seed" not in sample.stderr
+    evaluated = invoke("eval", corpus_file, "--checkpoint", run_dir)
+    assert evaluated.exit_code == 0 and evaluated.stdout.count("\n") == 1 and "bits/char" in evaluated.stdout
+    info = json.loads(invoke("info", run_dir, "--json").stdout)
+    assert info["cell"] == "lstm" and info["num_layers"] == 2 and info["step"] == 20
+
+
+def test_help_and_version():
+    assert invoke("--version").stdout.startswith("charrnn, version")
+    for command in ("train", "sample", "eval", "info", "plot"):
+        assert invoke(command, "--help").exit_code == 0
+    assert "--seq-length" in invoke("train", "--help").stdout
+
+
+def test_config_precedence(tmp_path, corpus_file):
+    (tmp_path / "c.yaml").write_text("hidden_size: 12\nseq_length: 8\n")
+    result = invoke("train", corpus_file, *TINY, "--config", tmp_path / "c.yaml", "--seq-length", "10",
+                    "--run-dir", tmp_path / "r")
+    assert result.exit_code == 0, result.stderr
+    info = json.loads(invoke("info", tmp_path / "r", "--json").stdout)
+    assert info["hidden_size"] == 16  # the flag in TINY beats the YAML
+    config = (tmp_path / "r" / "config.yaml").read_text()
+    assert "seq_length: 10" in config and "hidden_size: 16" in config
+
+
+def test_same_seed_same_weights_and_samples(tmp_path, corpus_file):
+    outputs = []
+    for name in ("a", "b"):
+        assert invoke("train", corpus_file, *TINY, "--run-dir", tmp_path / name).exit_code == 0
+        outputs.append(invoke("sample", "--checkpoint", tmp_path / name, "--random-seed", "7", "--n", "300").stdout)
+    assert outputs[0] == outputs[1]
+    assert (tmp_path / "a" / "latest.npz").read_bytes() != b""
+    from charrnn.checkpoint import load_checkpoint
+    a, b = load_checkpoint(tmp_path / "a"/ "latest.npz"), load_checkpoint(tmp_path / "b" / "latest.npz")
+    assert all((a.params[k] == b.params[k]).all() for k in a.params)
+
+
+def test_eval_json_and_validation_split(trained, corpus_file):
+    result = invoke("eval", "--checkpoint", trained, "--json")
+    record = json.loads(result.stdout)
+    assert record["name"] == "val" and record["chars"] > 0
+    assert record["bits_per_char"] == pytest.approx(record["nats_per_char"] / math.log(2))
+    metrics = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
+    assert metrics[-1]["val_loss"] == pytest.approx(record["nats_per_char"])
+
+
+@pytest.fixture
+def bad_files(tmp_path):
+    files = {"empty.txt": b"", "short.txt": b"abcdef", "nosplit.txt": b"a" * 18,
+             "bad.txt": b"abc" * 100 + b"\xff" + b"abc" * 100, "bin.dat": b"abc\0def" * 100,
+             "bad.yaml": b"hidden_size: 12\nseq_length: [1,\n", "unknown.yaml": b"hidden_sise: 12\n",
+             "type.yaml": b"hidden_size: big\n"}
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    (tmp_path / "emptydir").mkdir()
+    return tmp_path
+
+
+TRAIN = ["train", "{corpus}", *TINY]
+CK = ["--checkpoint", "{trained}"]
+BAD_INPUTS = [  # (name, argv with {placeholders}, expected message fragment)
+    ("missing corpus", ["train", "nope.txt", *TINY], "no such file"),
+    ("directory without files", ["train", "emptydir", *TINY], "no files found"),
+    ("empty file", ["train", "empty.txt", *TINY], "empty"),
+    ("shorter than seq_length", ["train", "short.txt", *TINY], "seq_length + 1"),
+    ("too short for validation", ["train", "nosplit.txt", *TINY, "--seq-length", "4"], "validation split"),
+    ("invalid utf-8", ["train", "bad.txt", *TINY], "byte offset 300"),
+    ("binary", ["train", "bin.dat", *TINY], "NUL byte"),
+    ("yaml syntax", [*TRAIN, "--config", "bad.yaml"], "line 3"),
+    ("unknown key", [*TRAIN, "--config", "unknown.yaml"], "unknown config key 'hidden_sise'"),
+    ("wrong type", [*TRAIN, "--config", "type.yaml"], "must be int"),
+    ("flag type", [*TRAIN, "--hidden-size", "big"], "hidden-size"),
+    ("hidden_size", [*TRAIN, "--hidden-size", "0"], "hidden_size' must be > 0"),
+    ("num_layers", [*TRAIN, "--num-layers", "-1"], "num_layers' must be > 0"),
+    ("seq_length", [*TRAIN, "--seq-length", "0"], "seq_length' must be > 0"),
+    ("batch_size", [*TRAIN, "--batch-size", "0"], "batch_size' must be > 0"),
+    ("learning_rate", [*TRAIN, "--learning-rate", "0"], "learning_rate' must be > 0"),
+    ("dropout", [*TRAIN, "--dropout", "1"], "dropout' must be in [0, 1)"),
+    ("val_fraction", [*TRAIN, "--val-fraction", "1.5"], "val_fraction' must be between 0 and 1"),
+    ("unknown cell", [*TRAIN, "--cell", "transformer"], "must be one of: gru, lstm, rnn"),
+    ("unknown optimizer", [*TRAIN, "--optimizer", "sgd"], "must be one of: adagrad, adam, rmsprop"),
+    ("run dir taken", [*TRAIN, "--run-dir", "{trained}"], "already holds a run"),
+    ("negative n", ["sample", *CK, "--n", "-1"], "--n must be >= 0"),
+    ("temperature", ["sample", *CK, "--temperature", "0"], "--temperature must be > 0"),
+    ("top-p", ["sample", *CK, "--top-p", "1.5"], "--top-p must be in (0, 1]"),
+    ("top-k", ["sample", *CK, "--top-k", "0"], "--top-k must be >= 1"),
+    ("seed outside vocab", ["sample", *CK, "--seed", "Q@#"], "not in the vocab: '#' '@'"),
+    ("eval invalid utf-8", ["eval", *CK, "bad.txt"], "invalid UTF-8 at byte offset 300"),
+    ("eval outside vocab", ["eval", *CK, "bin.dat"], "not in the vocab"),
+    ("no checkpoint", ["sample"], "no checkpoint found"),
+    ("not a checkpoint", ["sample", "--checkpoint", "{corpus}"], "not a charrnn checkpoint"),
+    ("missing checkpoint", ["eval", "--checkpoint", "nope"], "no such checkpoint"),
+    ("missing eval file", ["eval", *CK, "nope.txt"], "cannot read"),
+]
+
+
+@pytest.mark.parametrize("name, argv, message", BAD_INPUTS, ids=[case[0] for case in BAD_INPUTS])
+def test_bad_input_is_one_line(bad_files, corpus_file, trained, name, argv, message):
+    result = invoke(*[str(a).format(corpus=corpus_file, trained=trained) for a in argv])
+    assert result.exit_code not in (0, None)
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_unreadable_corpus(corpus_file, monkeypatch):
+    import builtins
+    real_open = builtins.open
+
+    def deny(path, *args, **kwargs):  # root can read anything, so refuse the way the OS would
+        if str(path) == str(corpus_file):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", deny)
+    result = invoke("train", corpus_file, *TINY)
+    assert result.exit_code == 1 and result.stderr.strip() == f"Error: cannot read {corpus_file}: Permission denied"
