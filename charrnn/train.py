@@ -63,6 +63,9 @@ def resumed_run(checkpoint, rng):
 
 
 def save(run, config, vocab, path):
+    if not all(np.isfinite(p).all() for p in run.params.values()):
+        raise CharrnnError(f"training diverged at step {run.step}: the update made weights non-finite; "
+                           f"{path} is untouched; try a lower --learning-rate")
     meta = {"step": run.step, "window": run.window, "epoch": run.epoch, "rng": run.rng.bit_generator.state,
             "best_val": run.best_val if math.isfinite(run.best_val) else None, "initial_loss": run.initial_loss,
             "elapsed": run.elapsed, **run.extra}
@@ -108,7 +111,7 @@ def train(splits, config, vocab, run, run_dir, quiet=False, on_step=None):
     bar = tqdm(total=config.max_steps, initial=run.step, file=sys.stderr, disable=True if quiet else None,
                unit="step", dynamic_ncols=True)
     interval_loss, interval_start = [], time.perf_counter()
-    with stop_requests() as stop:
+    with stop_requests() as stop, np.errstate(all="ignore"):  # the guard reports overflow, in one line
         while run.step < config.max_steps and not stop:
             if config.max_time and time.perf_counter() - started >= config.max_time:
                 break
