@@ -135,3 +135,13 @@ def test_unreadable_corpus(corpus_file, monkeypatch):
     monkeypatch.setattr(builtins, "open", deny)
     result = invoke("train", corpus_file, *TINY)
     assert result.exit_code == 1 and result.stderr.strip() == f"Error: cannot read {corpus_file}: Permission denied"
+
+
+def test_progress_lines_samples_and_quiet(tmp_path, corpus_file):
+    args = [a for a in TINY if a != "--quiet"]
+    result = invoke("train", corpus_file, *args, "--run-dir", tmp_path / "a", "--sample-every", "10")
+    lines = result.stderr.splitlines()
+    assert any(line.startswith("step 10/20 | epoch 0 | loss ") and "val" in line for line in lines)
+    assert "----- sample at step 20" in result.stderr
+    quiet = invoke("train", corpus_file, *TINY, "--run-dir", tmp_path / "b")
+    assert quiet.stderr.count("\n") == 1 and "chars/s" in quiet.stderr
