@@ -103,63 +103,68 @@ def _guard(loss, norm, run, config, checkpoint_path):
                            f"initial loss ({limit:.3f}); {keep}; try a lower --learning-rate")
 
 
+def train_step(run, config, windows, checkpoint_path):
+    """One optimizer step on the next window; returns the window's loss (nats/char)."""
+    if run.window == 0:
+        run.state = init_state(config, config.batch_size)  # a new epoch starts from zero state
+    inputs, targets = windows[run.window]
+    masks = dropout_masks(config, (config.seq_length, config.batch_size, config.hidden_size), run.rng)
+    result = loss_and_grads(run.params, config, inputs, targets, run.state, masks)
+    norm = clip_grads(result.grads, config.clip_mode, config.grad_clip)
+    if run.initial_loss is None:
+        run.initial_loss = result.loss
+    _guard(result.loss, norm, run, config, checkpoint_path)
+    run.optimizer.update(run.params, result.grads, learning_rate(config, run.step), run.step)
+    run.state, run.step = result.state, run.step + 1
+    run.window = (run.window + 1) % windows.per_epoch
+    run.epoch += run.window == 0
+    return result.loss
+
+
+def _evaluate_and_save(run, config, vocab, splits, run_dir):
+    """Validation and `latest`/`best` at eval points, `latest` alone at checkpoint points."""
+    if run.step % config.eval_every == 0 or run.step == config.max_steps:
+        val = evaluate(run.params, config, splits["val"]).nats_per_char
+        improved, run.best_val = val < run.best_val, min(run.best_val, val)
+        save(run, config, vocab, run_dir / "latest.npz")
+        if improved:
+            save(run, config, vocab, run_dir / "best.npz")
+        return val, True
+    if config.checkpoint_every and run.step % config.checkpoint_every == 0:
+        save(run, config, vocab, run_dir / "latest.npz")
+        return None, True
+    return None, False
+
+
 def train(splits, config, vocab, run, run_dir, quiet=False, on_step=None):
-    """Train until max_steps, max_time or a stop signal; returns the run and its chars/second."""
+    """Train until max_steps, max_time or a stop signal; `on_step(run, record, bar)` sees each step."""
     windows = Windows(splits["train"], config.batch_size, config.seq_length)
     chars_per_step = config.batch_size * config.seq_length
-    latest, start_step, started = run_dir / "latest.npz", run.step, time.perf_counter()
+    latest, started, base_elapsed = run_dir / "latest.npz", time.perf_counter(), run.elapsed
     bar = tqdm(total=config.max_steps, initial=run.step, file=sys.stderr, disable=True if quiet else None,
                unit="step", dynamic_ncols=True)
-    interval_loss, interval_start = [], time.perf_counter()
+    losses, interval_start, saved = [], started, True
     with stop_requests() as stop, np.errstate(all="ignore"):  # the guard reports overflow, in one line
         while run.step < config.max_steps and not stop:
             if config.max_time and time.perf_counter() - started >= config.max_time:
                 break
-            if run.window == 0:
-                run.state = init_state(config, config.batch_size)  # a new epoch starts from zero state
-            inputs, targets = windows[run.window]
-            masks = dropout_masks(config, (config.seq_length, config.batch_size, config.hidden_size), run.rng)
-            result = loss_and_grads(run.params, config, inputs, targets, run.state, masks)
-            norm = clip_grads(result.grads, config.clip_mode, config.grad_clip)
-            if run.initial_loss is None:
-                run.initial_loss = result.loss
-            _guard(result.loss, norm, run, config, latest)
-            run.optimizer.update(run.params, result.grads, learning_rate(config, run.step), run.step)
-            run.state, run.step = result.state, run.step + 1
-            run.window = (run.window + 1) % windows.per_epoch
-            run.epoch += run.window == 0
-            interval_loss.append(result.loss)
-            bar.update(1)
+            losses.append(train_step(run, config, windows, latest))
             now = time.perf_counter()
-            speed = chars_per_step * len(interval_loss) / max(now - interval_start, 1e-9)
-            bar.set_postfix(loss=f"{result.loss:.3f}", chars_s=f"{speed:,.0f}", refresh=False)
-            evaluated = run.step % config.eval_every == 0 or run.step == config.max_steps
+            run.elapsed = base_elapsed + now - started
+            speed = chars_per_step * len(losses) / max(now - interval_start, 1e-9)
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.3f}", chars_s=f"{speed:,.0f}", refresh=False)
+            val, saved = _evaluate_and_save(run, config, vocab, splits, run_dir)
             record = None
-            if run.step % config.log_every == 0 or evaluated:
-                record = {"step": run.step, "epoch": run.epoch, "train_loss": float(np.mean(interval_loss)),
-                          "lr": learning_rate(config, run.step - 1), "chars_per_second": speed}
-                interval_loss, interval_start = [], now
-            if evaluated:
-                val = evaluate(run.params, config, splits["val"]).nats_per_char
-                record["val_loss"] = val
-                run.elapsed += time.perf_counter() - started
-                started = time.perf_counter()
-                improved = val < run.best_val
-                run.best_val = min(run.best_val, val)
-                save(run, config, vocab, latest)
-                if improved:
-                    save(run, config, vocab, run_dir / "best.npz")
-            elif config.checkpoint_every and run.step % config.checkpoint_every == 0:
-                run.elapsed += time.perf_counter() - started
-                started = time.perf_counter()
-                save(run, config, vocab, latest)
-            if record is not None:
-                record["elapsed"] = run.elapsed + time.perf_counter() - started
+            if run.step % config.log_every == 0 or val is not None:
+                record = {"step": run.step, "epoch": run.epoch, "train_loss": float(np.mean(losses)),
+                          "lr": learning_rate(config, run.step - 1), "chars_per_second": speed,
+                          "elapsed": run.elapsed, **({"val_loss": val} if val is not None else {})}
+                losses, interval_start = [], time.perf_counter()
             if on_step:
                 on_step(run, record, bar)
     bar.close()
-    run.elapsed += time.perf_counter() - started
-    if run.step > start_step and not (run.step % config.eval_every == 0 or run.step == config.max_steps):
+    if not saved:
         save(run, config, vocab, latest)  # stopped between saves: keep every finished step
     if stop:
         name = signal.Signals(stop[0]).name
