@@ -81,10 +81,27 @@ def dropout_masks(config, shape, rng):
 def _input_projection(params, lp, layer, x, ids):
     """xw = x @ Wx + b for every step at once; layer 0 with one-hot input is a row lookup."""
     if layer == 0 and "embed" not in params:
-        return lp["Wx"][ids] + lp["b"]  # (T, N, G·H)
-    return x @ lp["Wx"] + lp["b"]
+        return (lp["Wx"] + lp["b"])[ids]  # (T, N, G·H): bias added to V rows, not T·N
+    xw = x @ lp["Wx"]
+    xw += lp["b"]
+    return xw
 
 
+def scatter_rows(ids, rows, num_rows):
+    """Row sums of `rows` (M, C) grouped by `ids` (M,): the gradient of a row lookup.
+
+    Sorting once and summing each contiguous run is ten times faster than np.add.at.
+    """
+    order = np.argsort(ids, kind="stable")
+    sorted_ids, grouped = ids[order], np.take(rows, order, axis=0)
+    bounds = np.flatnonzero(np.diff(sorted_ids)) + 1
+    out = np.zeros((num_rows, rows.shape[1]), rows.dtype)
+    for start, stop in zip(np.r_[0, bounds], np.r_[bounds, len(ids)]):
+        out[sorted_ids[start]] = grouped[start:stop].sum(axis=0)
+    return out
+
+
+@np.errstate(over="ignore")  # exp(−a) → inf is how the cells' σ reaches 0
 def _forward(params, config, ids, state, masks, keep_caches):
     """Run the stack over time-major ids (T, N); returns top-layer outputs, states, caches."""
     cell = CELLS[config.cell]
@@ -129,7 +146,7 @@ def _layer_backward(cell, lp, dout, caches, dstate):
     dpre = np.empty(dout.shape[:2] + lp["b"].shape, dout.dtype)  # (T, N, G·H)
     grads = {k: np.zeros_like(v) for k, v in lp.items() if k not in ("Wx", "b")}
     for t in reversed(range(len(caches))):
-        dstate = (dstate[0] + dout[t],) + dstate[1:]
+        np.add(dstate[0], dout[t], out=dstate[0])  # cells return fresh arrays: in place is safe
         dpre[t], dstate, dparams = cell.step_backward(dstate, caches[t], lp)
         for name, value in dparams.items():
             grads[name] += value
@@ -162,15 +179,13 @@ def loss_and_grads(params, config, inputs, targets, state, masks=None):
         layer_grads["b"] = dpre2d.sum(axis=0)
         x = layer_inputs[layer]
         if x is None:  # one-hot input: scatter-add rows instead of a matmul with one-hot vectors
-            layer_grads["Wx"] = np.zeros_like(lp["Wx"])
-            np.add.at(layer_grads["Wx"], ids.ravel(), dpre2d)
+            layer_grads["Wx"] = scatter_rows(ids.ravel(), dpre2d, len(lp["Wx"]))
         else:
             layer_grads["Wx"] = x.reshape(-1, x.shape[2]).T @ dpre2d
             dx = (dpre2d @ lp["Wx"].T).reshape(x.shape)
         grads.update({f"rnn.{layer}.{k}": v for k, v in layer_grads.items()})
     if "embed" in params:
-        grads["embed"] = np.zeros_like(params["embed"])
-        np.add.at(grads["embed"], ids.ravel(), dx.reshape(-1, dx.shape[2]))
+        grads["embed"] = scatter_rows(ids.ravel(), dx.reshape(-1, dx.shape[2]), len(params["embed"]))
     loss = nats / inputs.size
     return LossResult(loss, {k: grads[k] for k in params}, final_state, dstate0)
 
@@ -187,6 +202,7 @@ def log_likelihood(params, config, inputs, targets, state):
     return logp.reshape(targets.shape[::-1]).T, final_state
 
 
+@np.errstate(over="ignore")
 def step(params, config, ids, state):
     """One step for sampling: ids (N,) → logits (N, V) and the next state."""
     cell = CELLS[config.cell]
