@@ -38,11 +38,12 @@ def sigmoid_(a):
 
 
 def tanh_(a):
-    """tanh(a) = 2σ(2a) − 1, in place."""
+    """tanh(a) = 1 − 2 / (1 + exp(2a)), in place."""
     a *= 2
-    sigmoid_(a)
-    a *= 2
-    a -= 1
+    np.exp(a, out=a)
+    a += 1
+    np.divide(-2, a, out=a)
+    a += 1
     return a
 
 

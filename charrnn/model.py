@@ -202,15 +202,34 @@ def log_likelihood(params, config, inputs, targets, state):
     return logp.reshape(targets.shape[::-1]).T, final_state
 
 
+def make_stepper(params, config):
+    """step(ids (N,), state) → (logits (N, V), next state), for generating one character at a time.
+
+    Everything that does not change between steps (per-layer parameter dicts, the first
+    layer's input table with its bias folded in) is prepared here, once. Call it under
+    np.errstate(over="ignore"), as `step` does, since the cells' σ overflows exp by design.
+    """
+    cell = CELLS[config.cell]
+    layers = [layer_params(params, layer) for layer in range(config.num_layers)]
+    embed, head_W, head_b = params.get("embed"), params["head.W"], params["head.b"]
+    first_table = None if embed is not None else layers[0]["Wx"] + layers[0]["b"]  # (V, G·H)
+
+    def stepper(ids, state):
+        next_state = []
+        x = None if embed is None else embed[ids]  # (N, E)
+        for layer, lp in enumerate(layers):
+            xw = first_table[ids] if x is None else x @ lp["Wx"] + lp["b"]  # (N, G·H)
+            layer_state, _ = cell.step_forward(xw, state[layer], lp)
+            next_state.append(layer_state)
+            x = layer_state[0]
+        logits = x @ head_W
+        logits += head_b
+        return logits, next_state
+
+    return stepper
+
+
 @np.errstate(over="ignore")
 def step(params, config, ids, state):
-    """One step for sampling: ids (N,) → logits (N, V) and the next state."""
-    cell = CELLS[config.cell]
-    x = params["embed"][ids] if "embed" in params else None  # (N, E)
-    next_state = []
-    for layer in range(config.num_layers):
-        lp = layer_params(params, layer)
-        layer_state, _ = cell.step_forward(_input_projection(params, lp, layer, x, ids), state[layer], lp)
-        next_state.append(layer_state)
-        x = layer_state[0]
-    return x @ params["head.W"] + params["head.b"], next_state
+    """One step: ids (N,) → logits (N, V) and the next state (see make_stepper for loops)."""
+    return make_stepper(params, config)(ids, state)

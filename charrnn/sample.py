@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import CharrnnError
-from .model import init_state, log_likelihood, step
+from .model import init_state, log_likelihood, make_stepper
 
 
 @dataclass(frozen=True)
@@ -36,31 +36,43 @@ class SampleOptions:
 
 
 def distribution(logits, options):
-    """Sampling probabilities (K, V) from logits: temperature, then top-k, then top-p."""
-    scaled = logits.astype(np.float64) / options.temperature
-    scaled -= scaled.max(axis=1, keepdims=True)
-    probs = np.exp(scaled)
+    """Sampling probabilities (K, V) from logits: temperature, then top-k, then top-p.
+
+    Returns (probs, log_total): log_total is log Σ exp(logits − max) of the untempered
+    logits, so a chosen symbol's log-probability under the model is (logit − max) − log_total.
+    """
+    shifted = logits.astype(np.float64)
+    shifted -= shifted.max(axis=1, keepdims=True)
+    probs = np.exp(shifted if options.temperature == 1 else shifted / options.temperature)
+    log_total = np.log(np.exp(shifted).sum(axis=1) if options.temperature != 1 else probs.sum(axis=1))
     if options.top_k and options.top_k < probs.shape[1]:
         kth = np.partition(probs, -options.top_k, axis=1)[:, -options.top_k, None]
         probs[probs < kth] = 0
-    probs /= probs.sum(axis=1, keepdims=True)
     if options.top_p < 1:
+        probs /= probs.sum(axis=1, keepdims=True)
         order = np.argsort(-probs, axis=1, kind="stable")
         sorted_probs = np.take_along_axis(probs, order, axis=1)
         before = np.cumsum(sorted_probs, axis=1) - sorted_probs  # mass of the more likely symbols
         np.put_along_axis(probs, order, np.where(before < options.top_p, sorted_probs, 0), axis=1)
-        probs /= probs.sum(axis=1, keepdims=True)
-    return probs
+    return probs, shifted, log_total
 
 
 def draw(probs, rng):
-    """One id per row, by inverting each row's cumulative distribution at a uniform draw."""
-    cdf = np.cumsum(probs, axis=1)
-    u = rng.random(len(probs)) * cdf[:, -1]
-    return np.minimum((cdf <= u[:, None]).sum(axis=1), probs.shape[1] - 1)
+    """One id per row: the first symbol whose cumulative (unnormalised) mass exceeds a uniform draw."""
+    cdf = probs.cumsum(axis=1)
+    total = cdf[:, -1:]
+    u = np.minimum(rng.random((len(cdf), 1)) * total, np.nextafter(total, 0))  # u < total, even after rounding
+    return (cdf > u).argmax(axis=1)
+
+
+BLOCK = 32  # steps between text bookkeeping, which then costs per block, not per character
 
 
 class Sampler:
+    """Iterate to get the output bytes; afterwards `logprob` and `chars` hold, per sample,
+    the model's (untempered) log-probability of the characters generated, up to and
+    including a stop string, and their count."""
+
     def __init__(self, params, config, vocab, seed, options, rng):
         options.check()
         self.params, self.config, self.vocab, self.options, self.rng = params, config, vocab, options, rng
@@ -69,6 +81,7 @@ class Sampler:
             raise CharrnnError("the seed text is empty")
         self.seed_bytes = vocab.decode_bytes(self.seed_ids) if options.echo_seed else b""
         self.pieces = [vocab.decode_bytes(np.array([i])) for i in range(vocab.size)]
+        self.piece_bytes = np.array([len(p) for p in self.pieces])
         K = options.num_samples
         self.logprob, self.chars = np.zeros(K), np.zeros(K, np.int64)
 
@@ -81,33 +94,49 @@ class Sampler:
         K = self.options.num_samples
         return [tuple(np.repeat(s, K, axis=0) for s in layer) for layer in state]
 
-    def generate(self):
-        """Yield (row, bytes) for each sample's new characters, step by step, until all are done."""
+    def _blocks(self):
+        """Yield (ids, logp), each (K, ≤ BLOCK), until n steps (forever when n = 0)."""
         opts, K = self.options, self.options.num_samples
         state, ids = self._primed(), np.full(K, self.seed_ids[-1])
-        done = np.zeros(K, bool)
-        pending = [bytearray() for _ in range(K)]
-        while not done.all():
-            logits, state = step(self.params, self.config, ids, state)
-            probs = distribution(logits, opts)
-            ids = probs.argmax(axis=1) if opts.greedy else draw(probs, self.rng)
-            shifted = logits - logits.max(axis=1, keepdims=True)
-            logp = shifted[np.arange(K), ids] - np.log(np.exp(shifted).sum(axis=1))
+        stepper, rows, steps = make_stepper(self.params, self.config), np.arange(K), 0
+        with np.errstate(over="ignore"):
+            while not opts.n or steps < opts.n:
+                length = min(BLOCK, opts.n - steps) if opts.n else BLOCK
+                block_ids, block_logp = np.empty((K, length), np.int64), np.empty((K, length))
+                for j in range(length):
+                    logits, state = stepper(ids, state)
+                    probs, shifted, log_total = distribution(logits, opts)
+                    ids = probs.argmax(axis=1) if opts.greedy else draw(probs, self.rng)
+                    block_ids[:, j], block_logp[:, j] = ids, shifted[rows, ids] - log_total
+                steps += length
+                yield block_ids, block_logp
+
+    def generate(self):
+        """Yield (row, bytes) for each sample's new text, and (row, None) when a sample ends."""
+        opts, K = self.options, self.options.num_samples
+        done, pending = np.zeros(K, bool), [bytearray() for _ in range(K)]
+        for block_ids, block_logp in self._blocks():
             for row in np.flatnonzero(~done):
-                self.logprob[row] += logp[row]
-                self.chars[row] += 1
-                pending[row] += self.pieces[ids[row]]
-                finished = opts.n and self.chars[row] >= opts.n
+                ids, held = block_ids[row], len(pending[row])
+                pending[row] += b"".join([self.pieces[i] for i in ids])
                 cut = pending[row].find(opts.stop) if opts.stop else -1
-                if cut >= 0 or finished:
-                    yield row, bytes(pending[row][:cut] if cut >= 0 else pending[row])
+                used = len(ids)
+                if cut >= 0:  # count the characters up to the end of the stop string
+                    ends = held + np.cumsum(self.piece_bytes[ids])
+                    used = int(np.searchsorted(ends, cut + len(opts.stop))) + 1
                     done[row] = True
-                else:  # hold back what could still start the stop string
-                    keep = len(pending[row]) - max(len(opts.stop) - 1, 0)
-                    yield row, bytes(pending[row][:keep])
-                    del pending[row][:keep]
-                if done[row]:
-                    yield row, None
+                self.logprob[row] += block_logp[row, :used].sum()
+                self.chars[row] += used
+                keep = len(pending[row]) - max(len(opts.stop) - 1, 0)  # could still start the stop string
+                release = cut if cut >= 0 else keep
+                yield row, bytes(pending[row][:release])
+                del pending[row][:release]
+            if done.all():
+                break
+        for row in np.flatnonzero(~done):
+            yield row, bytes(pending[row])
+        for row in range(K):
+            yield row, None
 
     def __iter__(self):
         """The output bytes in writing order: sample 0 as it comes, later samples when their turn comes."""

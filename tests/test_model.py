@@ -1,5 +1,6 @@
 """The model against min-char-rnn, batching, learning and dtype behaviour."""
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,37 +13,10 @@ from charrnn.model import init_params, init_state, log_likelihood, loss_and_grad
 from charrnn.optim import OPTIMIZERS, clip_grads, learning_rate
 from conftest import tiny_config
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from min_char_rnn import adagrad_step, lossFun  # noqa: E402  (Karpathy's reference, shared with make bench)
+
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-
-
-def min_char_rnn_loss(inputs, targets, hprev, Wxh, Whh, Why, bh, by):
-    """min-char-rnn.py's lossFun, as Karpathy wrote it (column vectors, one-hot inputs)."""
-    vocab_size = Wxh.shape[1]
-    xs, hs, ys, ps = {}, {}, {}, {}
-    hs[-1] = np.copy(hprev)
-    loss = 0
-    for t in range(len(inputs)):
-        xs[t] = np.zeros((vocab_size, 1))
-        xs[t][inputs[t]] = 1
-        hs[t] = np.tanh(np.dot(Wxh, xs[t]) + np.dot(Whh, hs[t - 1]) + bh)
-        ys[t] = np.dot(Why, hs[t]) + by
-        ps[t] = np.exp(ys[t]) / np.sum(np.exp(ys[t]))
-        loss += -np.log(ps[t][targets[t], 0])
-    dWxh, dWhh, dWhy = np.zeros_like(Wxh), np.zeros_like(Whh), np.zeros_like(Why)
-    dbh, dby = np.zeros_like(bh), np.zeros_like(by)
-    dhnext = np.zeros_like(hs[0])
-    for t in reversed(range(len(inputs))):
-        dy = np.copy(ps[t])
-        dy[targets[t]] -= 1
-        dWhy += np.dot(dy, hs[t].T)
-        dby += dy
-        dh = np.dot(Why.T, dy) + dhnext
-        dhraw = (1 - hs[t] * hs[t]) * dh
-        dbh += dhraw
-        dWxh += np.dot(dhraw, xs[t].T)
-        dWhh += np.dot(dhraw, hs[t - 1].T)
-        dhnext = np.dot(Whh.T, dhraw)
-    return loss, dWxh, dWhh, dWhy, dbh, dby, hs[len(inputs) - 1]
 
 
 def as_min_char_rnn(params):
@@ -65,7 +39,7 @@ def test_one_window_equals_min_char_rnn(mcr):
     inputs, targets = rng.integers(0, 20, (1, 25)), rng.integers(0, 20, (1, 25))
     h0 = rng.standard_normal((1, 100)) * 0.1
     result = loss_and_grads(params, config, inputs, targets, [(h0,)])
-    loss, dWxh, dWhh, dWhy, dbh, dby, h = min_char_rnn_loss(inputs[0], targets[0], h0.T, *as_min_char_rnn(params))
+    loss, dWxh, dWhh, dWhy, dbh, dby, h = lossFun(inputs[0], targets[0], h0.T, *as_min_char_rnn(params))
     assert abs(result.loss * 25 - loss) < 1e-10
     for ours, theirs in [("rnn.0.Wx", dWxh), ("rnn.0.Wh", dWhh), ("head.W", dWhy)]:
         np.testing.assert_allclose(result.grads[ours].T, theirs, atol=1e-10, rtol=0)
@@ -84,11 +58,8 @@ def test_training_steps_equal_min_char_rnn(mcr):
     windows, optimizer, state = Windows(Tokens(data), 1, 25), OPTIMIZERS["adagrad"](params, config), init_state(config, 1)
     for n in range(10):
         inputs, targets = data[p:p + 25], data[p + 1:p + 26]
-        loss, *grads, hprev = min_char_rnn_loss(inputs, targets, hprev, Wxh, Whh, Why, bh, by)
-        for param, dparam, m in zip((Wxh, Whh, Why, bh, by), grads, mem):
-            np.clip(dparam, -5, 5, out=dparam)
-            m += dparam * dparam
-            param += -0.1 * dparam / np.sqrt(m + 1e-8)
+        loss, *grads, hprev = lossFun(inputs, targets, hprev, Wxh, Whh, Why, bh, by)
+        adagrad_step((Wxh, Whh, Why, bh, by), grads, mem)
         p += 25
         x, y = windows[n]
         result = loss_and_grads(params, config, x, y, state)
