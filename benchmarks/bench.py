@@ -30,6 +30,8 @@ CONFIGS = {  # id: config values that differ from the defaults
     "lstm-256": dict(cell="lstm", hidden_size=256, num_layers=2, batch_size=64, seq_length=100),
     "lstm-512": dict(cell="lstm", hidden_size=512, num_layers=2, batch_size=64, seq_length=100),
     "gru-256": dict(cell="gru", hidden_size=256, num_layers=2, batch_size=64, seq_length=100),
+    # a generated 8 MB corpus of English and ~2,900 ideographs: the output layer at a large vocab
+    "lstm-256-v3k": dict(cell="lstm", hidden_size=256, num_layers=2, batch_size=64, seq_length=100),
 }
 
 
@@ -68,6 +70,10 @@ def bench_one(name, corpus_path, repeats, with_torch):
 
     config = make_config(CONFIGS[name])
     with tempfile.TemporaryDirectory() as cache:
+        if name.endswith("-v3k"):
+            from corpus_scale import CJK_LARGE, make_corpus
+            corpus_path = Path(cache) / "cjk.txt"
+            make_corpus(corpus_path, 8, Path(DEFAULT_CORPUS).read_text(), CJK_LARGE)
         corpus = load_corpus([str(corpus_path)], config, cache)
         splits = split(corpus.ids, config)
         windows = Windows(splits["train"], config.batch_size, config.seq_length)
@@ -77,7 +83,8 @@ def bench_one(name, corpus_path, repeats, with_torch):
         train_s = timed(lambda: [train_step(run, config, windows, checkpoint) for _ in range(steps)], repeats)
         val = splits["val"].range(0, min(len(splits["val"]), 100_000 if config.batch_size > 1 else 5_000))
         eval_s = timed(lambda: evaluate(run.params, config, val), repeats)
-        result = {"id": name, "train": steps * chars_per_step / train_s, "eval": (len(val) - 1) / eval_s}
+        result = {"id": name, "vocab": corpus.vocab.size, "train": steps * chars_per_step / train_s,
+                  "eval": (len(val) - 1) / eval_s}
         for batch, n in [(1, 2000), (64, 300)]:
             options = SampleOptions(n=n, num_samples=batch, echo_seed=False)
             sample_s = timed(lambda: b"".join(Sampler(run.params, config, corpus.vocab, "T", options,

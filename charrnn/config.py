@@ -80,7 +80,7 @@ class Config:
     checkpoint_every: int = setting(0, "steps between saves of `latest`; 0 = at every evaluation", NON_NEGATIVE)
     log_every: int = setting(50, "steps between metrics.jsonl lines", POSITIVE)
     sample_every: int = setting(0, "steps between short samples printed to stderr; 0 = never", NON_NEGATIVE)
-    seed: int = setting(1234, "seeds the one RNG behind init, dropout and sampling during training")
+    random_seed: int = setting(1234, "seeds the one RNG behind init, dropout and samples during training")
     divergence_factor: float = setting(3.0, "stop if the loss exceeds this x its initial value (char-rnn's 3); "
                                        "0 = off", NON_NEGATIVE)
 

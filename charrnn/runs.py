@@ -79,7 +79,7 @@ def _on_step(run_dir, config, vocab, quiet):
         if config.sample_every and run.step % config.sample_every == 0 and not quiet:
             seed = "\n" if "\n" in vocab.decode(np.arange(len(vocab.symbols))) else vocab.decode(np.array([0]))
             text = b"".join(Sampler(run.params, config, vocab, seed, SampleOptions(n=200, echo_seed=False),
-                                    np.random.default_rng([config.seed, run.step])))
+                                    np.random.default_rng([config.random_seed, run.step])))
             bar.write(f"----- sample at step {run.step}\n{text.decode('utf-8', 'replace')}\n-----", file=sys.stderr)
 
     return on_step
@@ -88,7 +88,7 @@ def _on_step(run_dir, config, vocab, quiet):
 def run_training(paths, config, run_dir=None, checkpoint=None, overwrite=False, allow_corpus_change=False,
                  cache_dir=None, quiet=False):
     """Load the corpus, set up or resume the run directory, train. Returns a summary dict."""
-    rng = np.random.default_rng(config.seed)
+    rng = np.random.default_rng(config.random_seed)
     if checkpoint:
         check_resume_config(checkpoint.config, config)
         paths = paths or checkpoint.meta["corpus"]["paths"]

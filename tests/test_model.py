@@ -88,7 +88,7 @@ def test_batch_is_mean_of_single_windows(cell):
 
 
 def fit(config, data, steps, vocab_size):
-    rng = np.random.default_rng(config.seed)
+    rng = np.random.default_rng(config.random_seed)
     params = init_params(config, vocab_size, rng)
     optimizer, state = OPTIMIZERS[config.optimizer](params, config), init_state(config, config.batch_size)
     windows = Windows(Tokens(data), config.batch_size, config.seq_length)
