@@ -30,7 +30,7 @@ class Windows:
         return chunk[:, :-1], chunk[:, 1:]
 
 
-def eval_windows(tokens, max_streams=64, min_stream=256, seq_length=256):
+def eval_windows(tokens, max_streams=64, min_stream=256, seq_length=64):
     """Windows that score every character of `tokens` after the first exactly once.
 
     The text is cut into up to `max_streams` contiguous streams of at least `min_stream`

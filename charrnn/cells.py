@@ -18,6 +18,10 @@ after the loop: dWh[:, block] = Σ_t rec_in_tᵀ @ dpre_t[:, block], where each 
 `rec_in` holds, for each block of `rec_blocks` (gate ranges, in units of H), the (N, H)
 matrix that multiplied that block of Wh. `dparams` holds only the weights a step applies
 elementwise (the LSTM peepholes).
+
+step_forward works in place on `xw`, which the model allocates for all T steps, and keeps
+it as its cache of gate activations: one (T, N, G·H) buffer per layer instead of two. The
+state it returns is always fresh arrays, never views of `xw`, which the model later reuses.
 """
 
 from typing import Callable, NamedTuple
@@ -77,10 +81,10 @@ def rnn_init(input_size, hidden_size, rng, config):
 
 def rnn_forward(xw, state, params):
     (h_prev,) = state
-    h = h_prev @ params["Wh"]  # (N, H)
-    h += xw
+    h = xw  # (N, H)
+    h += h_prev @ params["Wh"]
     tanh_(h)
-    return (h,), RNNCache(h, (h_prev,))
+    return (h.copy(),), RNNCache(h, (h_prev,))  # the state must outlive xw
 
 
 def rnn_backward(dnext_state, cache, params):
@@ -133,8 +137,8 @@ def lstm_forward(xw, state, params):
     h_prev, c_prev = state
     H = h_prev.shape[1]
     gates, f = _lstm_layout(params, H)
-    a = h_prev @ params["Wh"]  # (N, G·H)
-    a += xw
+    a = xw  # (N, G·H)
+    a += h_prev @ params["Wh"]
     peep = params.get("peep")
     o_start, g_start = (gates - 2) * H, (gates - 1) * H
     if peep is None:
@@ -219,17 +223,17 @@ def gru_forward(xw, state, params):
     (h_prev,) = state
     H = h_prev.shape[1]
     Wh = params["Wh"]
-    a = h_prev @ Wh[:, :2 * H]  # (N, 2H)
-    a += xw[:, :2 * H]
+    a = xw[:, :2 * H]  # (N, 2H)
+    a += h_prev @ Wh[:, :2 * H]
     z, r = sigmoid_(a)[:, :H], a[:, H:]
     rh = r * h_prev  # (N, H)
-    n = rh @ Wh[:, 2 * H:]
-    n += xw[:, 2 * H:]
+    n = xw[:, 2 * H:]
+    n += rh @ Wh[:, 2 * H:]
     tanh_(n)
     h = n - h_prev
     h *= z
     h += h_prev
-    return (h,), GRUCache(np.concatenate([a, n], axis=1), (h_prev, rh))
+    return (h,), GRUCache(xw, (h_prev, rh))
 
 
 def gru_backward(dnext_state, cache, params):

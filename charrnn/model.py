@@ -120,7 +120,7 @@ def _forward(params, config, ids, state, masks, keep_caches):
             if keep_caches:
                 layer_caches.append(cache)
         inputs.append(x)
-        caches.append(layer_caches)
+        caches.append((xw, layer_caches) if keep_caches else None)
         final_state.append(layer_state)
         x = out * masks[layer] if masks else out
     return x, final_state, (inputs, caches)
@@ -140,10 +140,14 @@ def _softmax_xent(top, params, targets):
     return nats, probs
 
 
-def _layer_backward(cell, lp, dout, caches, dstate):
-    """BPTT through one layer; returns dpre (T, N, G·H), dstate at t=0 and dWh, dpeep."""
+def _layer_backward(cell, lp, dout, xw, caches, dstate):
+    """BPTT through one layer; returns dpre (T, N, G·H), dstate at t=0 and dWh, dpeep.
+
+    dpre is written over xw, the layer's gate buffer: step t's gates are dead once step t
+    is done, and a layer's largest array is then not needed twice.
+    """
     H = dout.shape[2]
-    dpre = np.empty(dout.shape[:2] + lp["b"].shape, dout.dtype)  # (T, N, G·H)
+    dpre = xw  # (T, N, G·H)
     grads = {k: np.zeros_like(v) for k, v in lp.items() if k not in ("Wx", "b")}
     for t in reversed(range(len(caches))):
         np.add(dstate[0], dout[t], out=dstate[0])  # cells return fresh arrays: in place is safe
@@ -154,6 +158,19 @@ def _layer_backward(cell, lp, dout, caches, dstate):
         rec_in = np.stack([cache.rec_in[j] for cache in caches]).reshape(-1, H)  # (T·N, H)
         grads["Wh"][:, first * H:last * H] = rec_in.T @ dpre[:, :, first * H:last * H].reshape(len(rec_in), -1)
     return dpre, dstate, grads
+
+
+def _layer_grads(cell, lp, dout, layer_input, cache, state, ids):
+    """All gradients of one layer; returns (grads, d(layer input) or None, d(initial state))."""
+    zero = tuple(np.zeros_like(s) for s in state)  # truncated BPTT: no gradient from the future
+    dpre, dstate, grads = _layer_backward(cell, lp, dout, *cache, zero)
+    dpre2d = dpre.reshape(-1, dpre.shape[2])  # (T·N, G·H)
+    grads["b"] = dpre2d.sum(axis=0)
+    if layer_input is None:  # one-hot input: scatter-add rows instead of a matmul with one-hot vectors
+        grads["Wx"] = scatter_rows(ids.ravel(), dpre2d, len(lp["Wx"]))
+        return grads, None, dstate
+    grads["Wx"] = layer_input.reshape(-1, layer_input.shape[2]).T @ dpre2d
+    return grads, (dpre2d @ lp["Wx"].T).reshape(layer_input.shape), dstate
 
 
 def loss_and_grads(params, config, inputs, targets, state, masks=None):
@@ -171,18 +188,10 @@ def loss_and_grads(params, config, inputs, targets, state, masks=None):
     for layer in reversed(range(config.num_layers)):
         if masks:
             dx *= masks[layer]
-        lp = layer_params(params, layer)
-        zero = tuple(np.zeros_like(s) for s in state[layer])  # truncated BPTT: no gradient from the future
-        dpre, dstate, layer_grads = _layer_backward(cell, lp, dx, caches[layer], zero)
+        layer_grads, dx, dstate = _layer_grads(cell, layer_params(params, layer), dx, layer_inputs[layer],
+                                               caches[layer], state[layer], ids)
+        caches[layer] = None  # free this layer's buffers before the next layer's backward
         dstate0.insert(0, dstate)
-        dpre2d = dpre.reshape(-1, dpre.shape[2])  # (T·N, G·H)
-        layer_grads["b"] = dpre2d.sum(axis=0)
-        x = layer_inputs[layer]
-        if x is None:  # one-hot input: scatter-add rows instead of a matmul with one-hot vectors
-            layer_grads["Wx"] = scatter_rows(ids.ravel(), dpre2d, len(lp["Wx"]))
-        else:
-            layer_grads["Wx"] = x.reshape(-1, x.shape[2]).T @ dpre2d
-            dx = (dpre2d @ lp["Wx"].T).reshape(x.shape)
         grads.update({f"rnn.{layer}.{k}": v for k, v in layer_grads.items()})
     if "embed" in params:
         grads["embed"] = scatter_rows(ids.ravel(), dx.reshape(-1, dx.shape[2]), len(params["embed"]))
