@@ -42,7 +42,9 @@ def sigmoid_(a):
 
 
 def tanh_(a):
-    """tanh(a) = 1 − 2 / (1 + exp(2a)), in place."""
+    """tanh(a) = 1 − 2 / (1 + exp(2a)), in place; np.tanh itself where one call beats five."""
+    if a.size <= 4096:  # small arrays (sampling at batch 1) cost per call, not per element
+        return np.tanh(a, out=a)
     a *= 2
     np.exp(a, out=a)
     a += 1

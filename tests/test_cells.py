@@ -106,3 +106,16 @@ def test_sequence_matches_reference_loop(variant, N, T):
             np.testing.assert_allclose(logp[n, t], expected, rtol=1e-10, atol=1e-12)
         for l in range(2):
             np.testing.assert_allclose(final[l][0][n], hs[l], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [10, 10_000])  # both sides of tanh_'s small-array shortcut
+def test_activations_match_numpy(dtype, size):
+    from charrnn.cells import sigmoid_, tanh_
+
+    x = np.random.default_rng(0).standard_normal(size).astype(dtype) * 5
+    x[:4] = [-1000, -80, 80, 1000]  # exp overflows here, by design
+    with np.errstate(over="ignore"):
+        np.testing.assert_allclose(tanh_(x.copy()), np.tanh(x), atol=2e-7 if dtype == np.float32 else 1e-15)
+        np.testing.assert_allclose(sigmoid_(x.copy()), 1 / (1 + np.exp(-x.astype(np.float64))),
+                                   atol=1e-7 if dtype == np.float32 else 1e-15)

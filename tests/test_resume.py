@@ -125,3 +125,19 @@ def test_divergence_keeps_last_good_checkpoint(tmp_path, corpus_file, trained):
     result = invoke("train", "--resume", trained, "--max-steps", "40", "--divergence-factor", "0.01", "--quiet")
     assert result.exit_code == 1 and "divergence_factor" in result.stderr and "untouched" in result.stderr
     assert (trained / "latest.npz").read_bytes() == before
+
+
+def test_full_disk_keeps_previous_checkpoint(trained, monkeypatch):
+    import os as os_module
+
+    before = (trained / "latest.npz").read_bytes()
+
+    def no_space(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os_module, "fsync", no_space)
+    result = invoke("train", "--resume", trained, "--max-steps", "30", "--quiet")
+    assert result.exit_code == 1 and "No space left on device" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert (trained / "latest.npz").read_bytes() == before
+    assert [p.name for p in trained.iterdir() if ".tmp" in p.name] == []
