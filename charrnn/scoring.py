@@ -21,7 +21,8 @@ def _read(name):
 
 
 def _bar(name, total):
-    return tqdm(total=total, desc=name, unit="char", unit_scale=True, file=sys.stderr, leave=False, delay=1.0)
+    return tqdm(total=total, desc=name, unit="char", unit_scale=True, file=sys.stderr, leave=False, delay=1.0,
+                disable=None)  # off when stderr is not a terminal
 
 
 def score_files(ck, names, unknown="error"):
