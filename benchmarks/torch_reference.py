@@ -1,9 +1,7 @@
 """The same models in PyTorch (one-hot input, nn.RNN/LSTM/GRU, nn.Linear), timed on the same batches."""
 
 import os
-import time
 
-import numpy as np
 import torch
 
 from bench import timed
@@ -57,4 +55,5 @@ def bench_torch(config, vocab_size, windows, val, repeats):
                 ids = torch.multinomial(torch.softmax(logits[:, -1], -1), 1)
 
     sample_s = timed(sample, repeats)
-    return {"torch_train": len(batches) * chars / train_s, "torch_eval": usable / eval_s, "torch_sample1": 1000 / sample_s}
+    return {"torch_train": len(batches) * chars / train_s, "torch_eval": usable / eval_s,
+            "torch_sample1": 1000 / sample_s}

@@ -40,7 +40,7 @@ def save_checkpoint(path, checkpoint):
     path = Path(path)
     arrays = {f"params/{k}": v for k, v in checkpoint.params.items()}
     arrays.update({f"optim/{k}/{s}": v for k, slots in checkpoint.slots.items() for s, v in slots.items()})
-    arrays.update({f"state/{l}/{i}": v for l, layer in enumerate(checkpoint.state) for i, v in enumerate(layer)})
+    arrays.update({f"state/{n}/{i}": v for n, layer in enumerate(checkpoint.state) for i, v in enumerate(layer)})
     meta = dict(checkpoint.meta, format_version=FORMAT_VERSION, config=checkpoint.config.to_dict(),
                 vocab=checkpoint.vocab.to_json())
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
@@ -104,8 +104,8 @@ def load_checkpoint(path):
     params = {k: _expect(arrays, f"params/{k}", v, path) for k, v in template.items()}
     slots = {k: {s: _expect(arrays, f"optim/{k}/{s}", v, path) for s in OPTIMIZERS[config.optimizer].slot_names}
              for k, v in template.items()}
-    state = [tuple(_expect(arrays, f"state/{l}/{i}", v, path) for i, v in enumerate(layer))
-             for l, layer in enumerate(init_state(config, config.batch_size))]
+    state = [tuple(_expect(arrays, f"state/{n}/{i}", v, path) for i, v in enumerate(layer))
+             for n, layer in enumerate(init_state(config, config.batch_size))]
     if arrays:
         raise CharrnnError(f"{path} has unexpected arrays: {', '.join(sorted(arrays)[:5])}")
     return Checkpoint(config, vocab, params, slots, state, meta, path)

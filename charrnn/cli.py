@@ -62,7 +62,8 @@ def cli():
 @cli.command()
 @click.argument("paths", nargs=-1)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML file of config keys.")
-@click.option("--run-dir", type=click.Path(file_okay=False), help="Where checkpoints go [default: checkpoints/NAME-TIME].")
+@click.option("--run-dir", type=click.Path(file_okay=False),
+              help="Where checkpoints go [default: checkpoints/NAME-TIME].")
 @click.option("--resume", type=click.Path(), help="Continue the run in this directory (or checkpoint file).")
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --run-dir.")
 @click.option("--allow-corpus-change", is_flag=True, help="With --resume, fine-tune on text that differs.")
@@ -113,7 +114,7 @@ def sample(checkpoint, seed, n, temperature, top_k, top_p, greedy, random_seed, 
     if seed == "-":
         seed = sys.stdin.buffer.read()
     elif seed is None:
-        seed = "\n" if ord("\n") in ck.vocab.symbols else ck.vocab.decode(np.array([0]))
+        seed = ck.vocab.default_seed()
     if top_k is not None and top_k < 1:
         raise click.ClickException(f"--top-k must be >= 1, got {top_k}")
     options = SampleOptions(n, temperature, top_k or 0, top_p, greedy, num_samples, unescape(stop), echo,

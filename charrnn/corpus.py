@@ -77,7 +77,8 @@ def resolve_paths(patterns, include=""):
             matches = [pattern]
         for match in map(Path, matches):
             if match.is_dir():
-                found += [p for p in sorted(match.rglob("*")) if p.is_file() and (not include or fnmatch(p.name, include))]
+                found += [p for p in sorted(match.rglob("*"))
+                          if p.is_file() and (not include or fnmatch(p.name, include))]
             elif match.exists():
                 found.append(match)
             else:
@@ -130,7 +131,8 @@ def _raw_chunks(files, config, progress):
     separator = None
     if config.file_separator:
         sep = config.file_separator
-        separator = np.frombuffer(sep.encode(), np.uint8) if config.bytes else codepoints(normalise(sep, config.lowercase, config.nfc))
+        separator = (np.frombuffer(sep.encode(), np.uint8) if config.bytes
+                     else codepoints(normalise(sep, config.lowercase, config.nfc)))
     for n, source in enumerate(files):
         if n and separator is not None:
             yield separator
@@ -173,7 +175,8 @@ def _encode(files, config, vocab, ids_path, meta_path, progress):
             if ids.min(initial=0) < 0:
                 out.close()
                 tmp.unlink()
-                raise CharrnnError(f"corpus has characters outside the vocab: {vocab.describe(np.unique(raw[ids < 0]))}")
+                outside = vocab.describe(np.unique(raw[ids < 0]))
+                raise CharrnnError(f"corpus has characters outside the vocab: {outside}")
             ids.astype(vocab.dtype).tofile(out)
             length += len(raw)
     os.replace(tmp, ids_path)

@@ -27,7 +27,8 @@ def default_run_dir(paths, root="checkpoints"):
 def check_resume_config(old, new):
     changed = [k for k, v in new.to_dict().items() if v != getattr(old, k) and k not in RESUMABLE]
     if changed:
-        raise CharrnnError(f"cannot change {', '.join(changed)} when resuming; only {', '.join(sorted(RESUMABLE))} may change")
+        raise CharrnnError(f"cannot change {', '.join(changed)} when resuming; only "
+                           f"{', '.join(sorted(RESUMABLE))} may change")
 
 
 def _prepare_dir(run_dir, overwrite):
@@ -77,9 +78,8 @@ def _on_step(run_dir, config, vocab, quiet):
                 print(f"step {run.step}/{config.max_steps} | epoch {run.epoch} | loss {record['train_loss']:.4f}"
                       f"{val} | {record['chars_per_second']:,.0f} chars/s", file=sys.stderr, flush=True)
         if config.sample_every and run.step % config.sample_every == 0 and not quiet:
-            seed = "\n" if "\n" in vocab.decode(np.arange(len(vocab.symbols))) else vocab.decode(np.array([0]))
-            text = b"".join(Sampler(run.params, config, vocab, seed, SampleOptions(n=200, echo_seed=False),
-                                    np.random.default_rng([config.random_seed, run.step])))
+            options, rng = SampleOptions(n=200, echo_seed=False), np.random.default_rng([config.random_seed, run.step])
+            text = b"".join(Sampler(run.params, config, vocab, vocab.default_seed(), options, rng))
             bar.write(f"----- sample at step {run.step}\n{text.decode('utf-8', 'replace')}\n-----", file=sys.stderr)
 
     return on_step

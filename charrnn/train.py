@@ -5,8 +5,8 @@ optimizer slots, carried state, RNG, step, window, best validation loss), so `--
 continues exactly as an uninterrupted run would.
 """
 
-import json
 import math
+import os
 import signal
 import sys
 import time
@@ -79,7 +79,6 @@ def stop_requests():
 
     def handler(signum, frame):
         if received:
-            import os
             os._exit(128 + signum)  # the checkpoint is written atomically, so nothing is corrupted
         received.append(signum)
 

@@ -93,7 +93,8 @@ class Vocab:
         missing = ids < 0
         if missing.any():
             if unknown != "skip":
-                raise CharrnnError(f"characters not in the vocab: {self.describe(np.unique(self.raw_symbols(data)[missing]))}")
+                outside = self.describe(np.unique(self.raw_symbols(data)[missing]))
+                raise CharrnnError(f"characters not in the vocab: {outside}")
             ids = ids[~missing]
         return ids, int(missing.sum())
 
@@ -114,6 +115,10 @@ class Vocab:
 
     def decode(self, ids):
         return self.decode_bytes(ids).decode("utf-8", "replace" if self.byte_mode else "strict")
+
+    def default_seed(self):
+        """What generation starts from when no seed is given: a newline, else the first symbol."""
+        return "\n" if ord("\n") in self.symbols else self.decode(np.array([0]))
 
     def printable(self):
         """A one-line view of the vocab for `charrnn info`."""
