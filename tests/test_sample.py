@@ -14,7 +14,7 @@ from charrnn.config import make_config
 from charrnn.model import init_params, init_state
 from charrnn.optim import OPTIMIZERS
 from charrnn.vocab import Vocab
-from conftest import invoke
+from conftest import TINY, invoke
 
 PROBS = {"a": 0.5, "b": 0.3, "c": 0.15, "d": 0.05}
 
@@ -146,3 +146,11 @@ def test_plot(trained, tmp_path):
     pytest.importorskip("matplotlib")
     result = invoke("plot", trained, "-o", tmp_path / "curves.png")
     assert result.exit_code == 0 and (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_eval_without_file_scores_validation_and_test_splits(tmp_path, corpus_file):
+    run_dir = tmp_path / "run"
+    assert invoke("train", corpus_file, *TINY, "--test-fraction", "0.1", "--run-dir", run_dir).exit_code == 0
+    records = [json.loads(line) for line in invoke("eval", "--checkpoint", run_dir, "--json").stdout.splitlines()]
+    assert [r["name"] for r in records] == ["val", "test"]
+    assert all(abs(r["chars"] - 599) <= 1 for r in records)  # 10% of 6,000 characters each, less the first
