@@ -46,7 +46,7 @@ class Tokens:
         self.data, self.path, self.dtype = data, path, np.dtype(dtype or getattr(data, "dtype", "u1"))
         total = len(data) if data is not None else os.path.getsize(path) // self.dtype.itemsize
         self.start, self.stop = start, total if stop is None else stop
-        self._fd = os.open(path, os.O_RDONLY) if path else None
+        self._file = open(path, "rb") if path else None  # shared by ranges, closed with the last
 
     def __len__(self):
         return self.stop - self.start
@@ -56,7 +56,7 @@ class Tokens:
         first, last = self.start + first, self.start + min(last, len(self))
         if self.data is not None:
             return self.data[first:last].astype(np.int64)
-        raw = os.pread(self._fd, (last - first) * self.dtype.itemsize, first * self.dtype.itemsize)
+        raw = os.pread(self._file.fileno(), (last - first) * self.dtype.itemsize, first * self.dtype.itemsize)
         return np.frombuffer(raw, self.dtype).astype(np.int64)
 
     def range(self, first, last):
