@@ -66,8 +66,10 @@ def bench_one(name, corpus_path, repeats, with_torch):
     from charrnn.batches import Windows
     from charrnn.evaluate import evaluate
     from charrnn.sample import SampleOptions, Sampler
+    from charrnn.malloc import keep_freed_memory
     from charrnn.train import new_run, train_step
 
+    keep_freed_memory()  # as the CLI does
     config = make_config(CONFIGS[name])
     with tempfile.TemporaryDirectory() as cache:
         if name.endswith("-v3k"):

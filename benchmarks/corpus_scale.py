@@ -39,8 +39,10 @@ def task(kind, corpus, cache):
     from charrnn.batches import Windows
     from charrnn.config import make_config
     from charrnn.corpus import load_corpus, split
+    from charrnn.malloc import keep_freed_memory
     from charrnn.train import new_run, train_step
 
+    keep_freed_memory()  # as the CLI does
     config, start = make_config(CONFIG), time.perf_counter()
     loaded = load_corpus([corpus], config, cache)
     result = {"load_seconds": time.perf_counter() - start, "vocab": loaded.vocab.size, "chars": len(loaded.ids)}

@@ -16,6 +16,7 @@ from . import __version__
 from .checkpoint import find_checkpoint, load_checkpoint
 from .config import FIELDS, load_config
 from .errors import CharrnnError
+from .malloc import keep_freed_memory
 
 
 class Group(click.Group):
@@ -57,6 +58,7 @@ def unescape(text):
 @click.version_option(__version__, prog_name="charrnn")
 def cli():
     """Train character-level RNN language models and sample text from them."""
+    keep_freed_memory()
 
 
 @cli.command()

@@ -149,3 +149,9 @@ def test_float32_tracks_float64():
     assert params32["rnn.0.Wh"].dtype == np.float32
     assert all(v.dtype == np.float32 for v in params32.values())
     assert abs(losses32[-1] - losses64[-1]) / losses64[-1] < 1e-3
+
+
+def test_allocator_tuning_applies_on_linux():
+    from charrnn.malloc import keep_freed_memory
+
+    assert keep_freed_memory() is (sys.platform.startswith("linux") and sys.implementation.name == "cpython")
