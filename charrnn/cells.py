@@ -19,9 +19,10 @@ after the loop: dWh[:, block] = Σ_t rec_in_tᵀ @ dpre_t[:, block], where each 
 matrix that multiplied that block of Wh. `dparams` holds only the weights a step applies
 elementwise (the LSTM peepholes).
 
-step_forward works in place on `xw`, which the model allocates for all T steps, and keeps
-it as its cache of gate activations: one (T, N, G·H) buffer per layer instead of two. The
-state it returns is always fresh arrays, never views of `xw`, which the model later reuses.
+The gated cells' step_forward works in place on `xw`, which the model allocates for all
+T steps, and keeps it as its cache of gate activations: one (T, N, G·H) buffer per layer
+instead of two. The state a step returns is always fresh arrays, never views of `xw`,
+which the model later overwrites with the gradients.
 """
 
 from typing import Callable, NamedTuple
@@ -41,19 +42,22 @@ def sigmoid_(a):
     return np.reciprocal(a, out=a)
 
 
-def tanh_(a):
-    """tanh(a) = 1 − 2 / (1 + exp(2a)), in place; np.tanh itself where one call beats five."""
+def tanh_(a, out=None):
+    """tanh(a) = 1 − 2 / (1 + exp(2a)) into `out` (default: in place); np.tanh itself where
+    one call beats five."""
+    out = a if out is None else out
     if a.size <= 4096:  # small arrays (sampling at batch 1) cost per call, not per element
-        return np.tanh(a, out=a)
-    a *= 2
-    np.exp(a, out=a)
-    a += 1
-    np.divide(-2, a, out=a)
-    a += 1
-    return a
+        return np.tanh(a, out=out)
+    np.multiply(a, 2, out=out)
+    np.exp(out, out=out)
+    out += 1
+    np.divide(-2, out, out=out)
+    out += 1
+    return out
 
 
-def _weights(shape, rng, config, dtype):
+def init_weights(shape, rng, config, dtype):
+    """A weight matrix as `config.init` says: uniform(±init_scale) or normal(0, init_scale)."""
     if config.init == "normal":
         return (rng.standard_normal(shape) * config.init_scale).astype(dtype)
     return rng.uniform(-config.init_scale, config.init_scale, shape).astype(dtype)
@@ -62,8 +66,8 @@ def _weights(shape, rng, config, dtype):
 def _fused_params(input_size, hidden_size, gates, rng, config):
     dtype = np.dtype(config.dtype)
     return {
-        "Wx": _weights((input_size, gates * hidden_size), rng, config, dtype),
-        "Wh": _weights((hidden_size, gates * hidden_size), rng, config, dtype),
+        "Wx": init_weights((input_size, gates * hidden_size), rng, config, dtype),
+        "Wh": init_weights((hidden_size, gates * hidden_size), rng, config, dtype),
         "b": np.zeros(gates * hidden_size, dtype),
     }
 
@@ -83,10 +87,10 @@ def rnn_init(input_size, hidden_size, rng, config):
 
 def rnn_forward(xw, state, params):
     (h_prev,) = state
-    h = xw  # (N, H)
-    h += h_prev @ params["Wh"]
+    h = h_prev @ params["Wh"]  # (N, H), fresh: it is both the state and the cache
+    h += xw
     tanh_(h)
-    return (h.copy(),), RNNCache(h, (h_prev,))  # the state must outlive xw
+    return (h,), RNNCache(h, (h_prev,))
 
 
 def rnn_backward(dnext_state, cache, params):
@@ -125,7 +129,7 @@ def lstm_init(input_size, hidden_size, rng, config):
     forget = 0 if coupled else 1
     params["b"][forget * hidden_size:(forget + 1) * hidden_size] = 1  # remember by default
     if config.peephole:
-        params["peep"] = _weights((2 if coupled else 3, hidden_size), rng, config, params["b"].dtype)
+        params["peep"] = init_weights((2 if coupled else 3, hidden_size), rng, config, params["b"].dtype)
     return params
 
 
@@ -156,7 +160,7 @@ def lstm_forward(xw, state, params):
     if peep is not None:  # o peeks at C_t
         a[:, o_start:g_start] += peep[-1] * c
         sigmoid_(a[:, o_start:g_start])
-    tanh_c = tanh_(c.copy())
+    tanh_c = tanh_(c, out=np.empty_like(c))
     h = a[:, o_start:g_start] * tanh_c
     return (h, c), LSTMCache(a, c_prev, c, tanh_c, (h_prev,))
 

@@ -117,9 +117,7 @@ def sample(checkpoint, seed, n, temperature, top_k, top_p, greedy, random_seed, 
         seed = sys.stdin.buffer.read()
     elif seed is None:
         seed = ck.vocab.default_seed()
-    if top_k is not None and top_k < 1:
-        raise click.ClickException(f"--top-k must be >= 1, got {top_k}")
-    options = SampleOptions(n, temperature, top_k or 0, top_p, greedy, num_samples, unescape(stop), echo,
+    options = SampleOptions(n, temperature, top_k, top_p, greedy, num_samples, unescape(stop), echo,
                             unescape(separator))
     fresh = random_seed is None
     if fresh:

@@ -7,6 +7,7 @@ from that file with pread (not mmap, whose touched pages would count as resident
 """
 
 import codecs
+import copy
 import glob
 import hashlib
 import json
@@ -60,9 +61,14 @@ class Tokens:
         return np.frombuffer(raw, self.dtype).astype(np.int64)
 
     def range(self, first, last):
-        sub = Tokens.__new__(Tokens)
-        sub.__dict__.update(self.__dict__, start=self.start + first, stop=self.start + last)
+        sub = copy.copy(self)  # shares the data or the open file
+        sub.start, sub.stop = self.start + first, self.start + last
         return sub
+
+
+def default_cache_dir(run_dir):
+    """Encoded corpora live beside the runs (checkpoints/cache/), shared by all of them."""
+    return Path(run_dir).parent / "cache"
 
 
 def resolve_paths(patterns, include=""):

@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .cells import CELLS
+from .cells import CELLS, init_weights
 
 
 class LossResult(NamedTuple):
@@ -45,16 +45,9 @@ def init_params(config, vocab_size, rng):
         for name, value in cell.init_params(input_size, config.hidden_size, rng, config).items():
             params[f"rnn.{layer}.{name}"] = value
         input_size = config.hidden_size
-    params["head.W"] = _head_weights(config, vocab_size, rng)
+    params["head.W"] = init_weights((config.hidden_size, vocab_size), rng, config, config.dtype)
     params["head.b"] = np.zeros(vocab_size, config.dtype)
     return params
-
-
-def _head_weights(config, vocab_size, rng):
-    shape = (config.hidden_size, vocab_size)
-    if config.init == "normal":
-        return (rng.standard_normal(shape) * config.init_scale).astype(config.dtype)
-    return rng.uniform(-config.init_scale, config.init_scale, shape).astype(config.dtype)
 
 
 def init_state(config, batch_size):
@@ -126,13 +119,18 @@ def _forward(params, config, ids, state, masks, keep_caches):
     return x, final_state, (inputs, caches)
 
 
-def _softmax_xent(top, params, targets):
-    """Head and softmax; returns (total nats, probabilities (T·N, V))."""
-    logits = top.reshape(-1, top.shape[-1]) @ params["head.W"]  # (T·N, V)
+def _shifted_logits(top, params):
+    """The head's logits (T·N, V), each row shifted so its maximum is 0 (exp cannot overflow)."""
+    logits = top.reshape(-1, top.shape[-1]) @ params["head.W"]
     logits += params["head.b"]
     logits -= logits.max(axis=1, keepdims=True)
-    rows = np.arange(logits.shape[0])
-    target_logit = logits[rows, targets.ravel()]
+    return logits
+
+
+def _softmax_xent(top, params, targets):
+    """Head and softmax; returns (total nats, probabilities (T·N, V))."""
+    logits = _shifted_logits(top, params)
+    target_logit = logits[np.arange(logits.shape[0]), targets.ravel()]
     probs = np.exp(logits, out=logits)
     total = probs.sum(axis=1)
     nats = np.log(total, dtype=np.float64).sum() - target_logit.sum(dtype=np.float64)
@@ -202,10 +200,7 @@ def loss_and_grads(params, config, inputs, targets, state, masks=None):
 def log_likelihood(params, config, inputs, targets, state):
     """Forward only: log-probabilities of `targets` (N, T) and the final state."""
     top, final_state, _ = _forward(params, config, inputs.T, state, None, False)
-    logits = top.reshape(-1, top.shape[-1]) @ params["head.W"]
-    logits += params["head.b"]
-    peak = logits.max(axis=1, keepdims=True)
-    logits -= peak
+    logits = _shifted_logits(top, params)
     log_total = np.log(np.exp(logits).sum(axis=1))
     logp = logits[np.arange(logits.shape[0]), targets.T.ravel()] - log_total
     return logp.reshape(targets.shape[::-1]).T, final_state

@@ -11,7 +11,7 @@ import yaml
 from tqdm import tqdm
 
 from .config import RESUMABLE
-from .corpus import load_corpus, split
+from .corpus import default_cache_dir, load_corpus, split
 from .errors import CharrnnError
 from .sample import SampleOptions, Sampler
 from .train import new_run, resumed_run, train
@@ -66,8 +66,8 @@ def _load_text(paths, config, cache_dir, checkpoint, allow_corpus_change, quiet)
     return corpus
 
 
-def _on_step(run_dir, config, vocab, quiet):
-    metrics = open(run_dir / "metrics.jsonl", "a")
+def _on_step(metrics, config, vocab, quiet):
+    """Per step: a metrics.jsonl line (and a plain progress line) per interval, samples if asked."""
 
     def on_step(run, record, bar):
         if record is not None:
@@ -96,7 +96,7 @@ def run_training(paths, config, run_dir=None, checkpoint=None, overwrite=False, 
     elif not paths:
         raise CharrnnError("name a text file to train on (or --resume RUN_DIR)")
     run_dir = Path(run_dir or default_run_dir(paths))
-    corpus = _load_text(paths, config, Path(cache_dir or run_dir.parent / "cache"), checkpoint, allow_corpus_change,
+    corpus = _load_text(paths, config, Path(cache_dir or default_cache_dir(run_dir)), checkpoint, allow_corpus_change,
                         quiet)
     splits = split(corpus.ids, config)
     if checkpoint:
@@ -109,7 +109,8 @@ def run_training(paths, config, run_dir=None, checkpoint=None, overwrite=False, 
     run.extra["corpus"] = {"paths": [os.path.abspath(p) for p in paths], "content_hash": corpus.content_hash,
                            "files": [f.__dict__ for f in corpus.files]}
     start_step, started = run.step, time.perf_counter()
-    run = train(splits, config, corpus.vocab, run, run_dir, quiet, _on_step(run_dir, config, corpus.vocab, quiet))
+    with open(run_dir / "metrics.jsonl", "a") as metrics:
+        run = train(splits, config, corpus.vocab, run, run_dir, quiet, _on_step(metrics, config, corpus.vocab, quiet))
     seconds = time.perf_counter() - started
     return {"run_dir": str(run_dir), "step": run.step, "best_val": run.best_val,
             "chars_per_second": (run.step - start_step) * config.batch_size * config.seq_length / max(seconds, 1e-9)}

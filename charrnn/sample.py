@@ -17,7 +17,7 @@ from .model import init_state, log_likelihood, make_stepper
 class SampleOptions:
     n: int = 200  # characters per sample; 0 = without end
     temperature: float = 1.0
-    top_k: int = 0  # 0 = no limit
+    top_k: int = None  # None = no limit
     top_p: float = 1.0
     greedy: bool = False
     num_samples: int = 1
@@ -28,7 +28,7 @@ class SampleOptions:
     def check(self):
         for ok, message in [(self.n >= 0, f"--n must be >= 0, got {self.n}"),
                             (self.temperature > 0, f"--temperature must be > 0, got {self.temperature}"),
-                            (self.top_k >= 0, f"--top-k must be >= 1, got {self.top_k}"),
+                            (self.top_k is None or self.top_k >= 1, f"--top-k must be >= 1, got {self.top_k}"),
                             (0 < self.top_p <= 1, f"--top-p must be in (0, 1], got {self.top_p}"),
                             (self.num_samples >= 1, f"--num-samples must be >= 1, got {self.num_samples}")]:
             if not ok:
@@ -38,13 +38,15 @@ class SampleOptions:
 def distribution(logits, options):
     """Sampling probabilities (K, V) from logits: temperature, then top-k, then top-p.
 
-    Returns (probs, log_total): log_total is log Σ exp(logits − max) of the untempered
-    logits, so a chosen symbol's log-probability under the model is (logit − max) − log_total.
+    Returns (probs, shifted, log_total): `shifted` is logits − max and log_total is
+    log Σ exp(shifted), both untempered, so a chosen symbol's log-probability under the
+    model is shifted − log_total. probs need not sum to 1; `draw` normalises.
     """
     shifted = logits.astype(np.float64)
     shifted -= shifted.max(axis=1, keepdims=True)
-    probs = np.exp(shifted if options.temperature == 1 else shifted / options.temperature)
-    log_total = np.log(np.exp(shifted).sum(axis=1) if options.temperature != 1 else probs.sum(axis=1))
+    untempered = np.exp(shifted)
+    log_total = np.log(untempered.sum(axis=1))
+    probs = untempered if options.temperature == 1 else np.exp(shifted / options.temperature)
     if options.top_k and options.top_k < probs.shape[1]:
         kth = np.partition(probs, -options.top_k, axis=1)[:, -options.top_k, None]
         probs[probs < kth] = 0

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .corpus import load_corpus, split
+from .corpus import default_cache_dir, load_corpus, split
 from .errors import CharrnnError
 from .evaluate import EvalResult, evaluate, score_text
 
@@ -43,7 +43,7 @@ def score_splits(ck, cache_dir=None):
     corpus_meta = ck.meta.get("corpus")
     if not corpus_meta:
         raise CharrnnError("this checkpoint records no corpus; name a file to evaluate")
-    cache_dir = cache_dir or Path(ck.path).parent.parent / "cache"
+    cache_dir = cache_dir or default_cache_dir(Path(ck.path).parent)
     corpus = load_corpus(corpus_meta["paths"], ck.config, cache_dir, ck.vocab)
     if corpus.content_hash != corpus_meta["content_hash"]:
         raise CharrnnError("the training corpus has changed since this checkpoint was written; name a file instead")
