@@ -64,10 +64,10 @@ def bench_one(name, corpus_path, repeats, with_torch):
     from charrnn.config import make_config
     from charrnn.corpus import load_corpus, split
     from charrnn.batches import Windows
-    from charrnn.evaluate import evaluate
+    from charrnn.evaluation import evaluate
     from charrnn.sample import SampleOptions, Sampler
     from charrnn.malloc import keep_freed_memory
-    from charrnn.train import new_run, train_step
+    from charrnn.training import new_run, train_step
 
     keep_freed_memory()  # as the CLI does
     config = make_config(CONFIGS[name])

@@ -1,8 +1,10 @@
 """make bench BENCH_ARGS=--corpus-scale: a generated 200 MB corpus of mixed ASCII and CJK text.
 
-Measures, each in its own process: encoding time and peak memory (fresh cache), the start-up
-of a second run (cache reused), and training chars/second and peak memory on the big corpus
-against tiny-shakespeare with the same config.
+Measures, each in its own process: encoding time and peak memory (fresh cache), the same for
+the corpus with every newline made a space (one 200 MB line), the start-up of a second run
+(cache reused), training chars/second and peak memory on the big corpus against
+tiny-shakespeare with the same config, and a whole `charrnn train` of 30 steps with its
+validation on a 60 MB corpus against tiny-shakespeare (wall time and peak memory).
 """
 
 import json
@@ -35,12 +37,32 @@ def make_corpus(path, megabytes, english, cjk=CJK_SMALL, seed=0):
             written = f.tell()
 
 
+def without_newlines(source, target):
+    """`source` with every newline made a space, copied 16 MB at a time."""
+    with open(source, "rb") as f, open(target, "wb") as out:
+        while block := f.read(16 << 20):
+            out.write(block.replace(b"\n", b" "))
+
+
+def cli_args(corpus, workdir):
+    return [sys.executable, "-m", "charrnn", "train", str(corpus), "--max-steps", "30", "--quiet", "--run-dir",
+            str(Path(workdir) / "run"), "--overwrite"]
+
+
+def cli_train(corpus, workdir):
+    """Wall seconds and peak MB of `charrnn train CORPUS --max-steps 30` (cache built already)."""
+    started = time.perf_counter()
+    subprocess.run(cli_args(corpus, workdir), check=True, capture_output=True)
+    return {"seconds": time.perf_counter() - started,
+            "peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+
+
 def task(kind, corpus, cache):
     from charrnn.batches import Windows
     from charrnn.config import make_config
     from charrnn.corpus import load_corpus, split
     from charrnn.malloc import keep_freed_memory
-    from charrnn.train import new_run, train_step
+    from charrnn.training import new_run, train_step
 
     keep_freed_memory()  # as the CLI does
     config, start = make_config(CONFIG), time.perf_counter()
@@ -76,6 +98,16 @@ def main(args):
         again = run_task("encode", big, cache)
         train_big = run_task("train", big, cache)
         train_small = run_task("train", args.corpus, cache)
+        one_line = Path(tmp) / "one-line.txt"
+        without_newlines(big, one_line)
+        encode_line = run_task("encode", one_line, cache)
+        one_line.unlink()
+        mid = Path(tmp) / "mid.txt"
+        with open(big, "rb") as f:
+            mid.write_bytes(f.read(60 << 20).rsplit(b"\n", 1)[0] + b"\n")
+        big.unlink()
+        cli_small, cli_mid = (run_subprocess_cli(path, Path(tmp) / name) for path, name in
+                              [(args.corpus, "small"), (mid, "mid")])
     print(f"corpus: {size_mb:.0f} MB UTF-8, {encode['chars']:,} chars, vocab {encode['vocab']:,}")
     print(f"encode (fresh cache): {encode['load_seconds']:.1f} s, peak {encode['peak_mb']:.0f} MB   "
           f"[targets: <= 60 s, <= 300 MB]")
@@ -85,7 +117,22 @@ def main(args):
           f"chars/s, peak {train_big['peak_mb']:.0f} MB; tiny-shakespeare {train_small['train']:,.0f} chars/s, peak "
           f"{train_small['peak_mb']:.0f} MB; speed ratio {train_big['train'] / train_small['train']:.2f}, memory "
           f"+{train_big['peak_mb'] - train_small['peak_mb']:.0f} MB   [targets: >= 0.95, <= +50 MB]")
+    print(f"encode, the same corpus as one line (no newline): {encode_line['load_seconds']:.1f} s, peak "
+          f"{encode_line['peak_mb']:.0f} MB   [target: as the corpus with newlines]")
+    print(f"charrnn train --max-steps 30, with validation: 60 MB corpus {cli_mid['seconds']:.1f} s, peak "
+          f"{cli_mid['peak_mb']:.0f} MB; tiny-shakespeare {cli_small['seconds']:.1f} s, peak "
+          f"{cli_small['peak_mb']:.0f} MB; time x{cli_mid['seconds'] / cli_small['seconds']:.2f}, memory "
+          f"+{cli_mid['peak_mb'] - cli_small['peak_mb']:.0f} MB   [targets: <= x2, <= +30 MB]")
+
+
+def run_subprocess_cli(corpus, workdir):
+    """cli_train in a fresh process, so its peak is that run's own, after a run that builds the cache."""
+    subprocess.run(cli_args(corpus, workdir), check=True, capture_output=True)
+    out = subprocess.run([sys.executable, __file__, "cli", str(corpus), str(workdir)], check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out)
 
 
 if __name__ == "__main__":
-    print(json.dumps(task(*sys.argv[1:4])))
+    kind, corpus, where = sys.argv[1:4]
+    print(json.dumps(cli_train(corpus, where) if kind == "cli" else task(kind, corpus, where)))

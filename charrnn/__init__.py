@@ -24,8 +24,8 @@ _API = {
     "OPTIMIZERS": "optim",
     "load_checkpoint": "checkpoint",
     "save_checkpoint": "checkpoint",
-    "train": "train",
-    "evaluate": "evaluate",
+    "train": "training",
+    "evaluate": "evaluation",
     "Sampler": "sample",
 }
 __all__ = ["__version__", *_API]

@@ -30,23 +30,40 @@ class Windows:
         return chunk[:, :-1], chunk[:, 1:]
 
 
-def eval_windows(tokens, max_streams=64, min_stream=256, seq_length=64):
-    """Windows that score every character of `tokens` after the first exactly once.
+def eval_streams(n_targets, max_chars=0, max_streams=64, min_stream=256):
+    """Where evaluation's streams start, and their length: (starts, length).
 
-    The text is cut into up to `max_streams` contiguous streams of at least `min_stream`
-    characters (a function of the length only, so a file's score does not depend on any
-    training setting). Yields (inputs, targets, mask), each (N, T); mask is 0 on padding.
+    The targets are cut into up to `max_streams` streams of at least `min_stream`
+    characters, a function of the length only, so a score does not depend on any training
+    setting. When `max_chars` is set and smaller than the text, each stream is a
+    contiguous chunk of max_chars / streams characters, the chunks spread evenly over the
+    text: a fixed sample, the same at every evaluation, whose cost does not grow with the
+    corpus. Otherwise the streams tile the text and every target is scored once.
+    """
+    streams = max(1, min(max_streams, n_targets // min_stream))
+    if max_chars and n_targets > max_chars:
+        length = max(1, max_chars // streams)
+        last_start = n_targets - length  # the first chunk starts the text, the last one ends it
+        return [n * last_start // max(streams - 1, 1) for n in range(streams)], length
+    length = math.ceil(n_targets / streams)
+    return [n * length for n in range(streams)], length
+
+
+def eval_windows(tokens, max_chars=0, seq_length=64):
+    """Windows over the streams of `eval_streams`: every target scored at most once.
+
+    Yields (inputs, targets, mask), each (N, T); mask is 0 on padding. Each read is one
+    stream's next T + 1 ids, so memory stays constant however long the text is.
     """
     n_targets = len(tokens) - 1
-    streams = max(1, min(max_streams, n_targets // min_stream))
-    stream_length = math.ceil(n_targets / streams)
-    for start in range(0, stream_length, seq_length):
-        T = min(seq_length, stream_length - start)
-        chunk = np.zeros((streams, T + 1), np.int64)
-        mask = np.zeros((streams, T), bool)
-        for n in range(streams):
-            first = n * stream_length + start
-            last = min(first + T, (n + 1) * stream_length, n_targets)  # last target index, exclusive
+    starts, stream_length = eval_streams(n_targets, max_chars)
+    for offset in range(0, stream_length, seq_length):
+        T = min(seq_length, stream_length - offset)
+        chunk = np.zeros((len(starts), T + 1), np.int64)
+        mask = np.zeros((len(starts), T), bool)
+        for n, start in enumerate(starts):
+            first = start + offset
+            last = min(first + T, start + stream_length, n_targets)  # last target index, exclusive
             if last > first:
                 chunk[n, :last - first + 1] = tokens.read(first, last + 1)
                 mask[n, :last - first] = True

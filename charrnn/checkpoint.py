@@ -51,14 +51,23 @@ def save_checkpoint(path, checkpoint):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        _fsync_dir(path.parent)
     except OSError as e:
         tmp.unlink(missing_ok=True)
         raise CharrnnError(f"cannot write checkpoint {path}: {e.strerror}; the previous checkpoint is kept") from None
+
+
+def _fsync_dir(directory):
+    """Make the rename durable (POSIX). Where a directory cannot be opened (Windows), the
+    rename is already durable once os.replace returns."""
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def _read_npz(path):

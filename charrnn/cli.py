@@ -8,7 +8,9 @@ import codecs
 import json
 import math
 import os
+import signal
 import sys
+from contextlib import contextmanager
 
 import click
 
@@ -33,6 +35,10 @@ class Group(click.Group):
         except CharrnnError as e:
             click.echo(f"Error: {e}", err=True)
             sys.exit(e.exit_code)
+        except MemoryError:
+            click.echo("Error: out of memory; try a smaller --hidden-size, --batch-size, --seq-length or "
+                       "--num-samples", err=True)
+            sys.exit(1)
         except (click.Abort, KeyboardInterrupt):
             click.echo("Aborted.", err=True)
             sys.exit(130)
@@ -49,9 +55,49 @@ def config_options(command):
     return command
 
 
-def unescape(text):
-    """An option's text as bytes, with backslash escapes (\\n, \\t, \\0) in ASCII text applied."""
-    return codecs.decode(text, "unicode_escape").encode() if text.isascii() else text.encode()
+def unescape(text, option):
+    """An option's text as bytes, with backslash escapes (\\n, \\t, \\0) in ASCII text applied.
+
+    Non-ASCII text is taken literally, as the bytes the user typed: surrogateescape gives
+    back the original bytes of an argument that was not valid UTF-8.
+    """
+    if not text.isascii():
+        return text.encode("utf-8", "surrogateescape")
+    try:
+        return codecs.decode(text, "unicode_escape").encode("utf-8", "surrogatepass")
+    except UnicodeDecodeError as e:
+        raise click.BadParameter(f"bad backslash escape in {text!r} ({e.reason}); write \\\\ for a backslash",
+                                 param_hint=option) from None
+
+
+class Interrupted(CharrnnError):
+    """Training stopped by a signal, after saving: the exit status says which one."""
+
+    def __init__(self, signum, step, checkpoint_path):
+        super().__init__(f"interrupted by {signal.Signals(signum).name} at step {step}; checkpoint saved to "
+                         f"{checkpoint_path}")
+        self.exit_code = 128 + signum
+
+
+@contextmanager
+def stop_requests():
+    """Collects SIGINT/SIGTERM in a list so training can save and stop; a second signal exits at once.
+
+    Only the CLI owns signals: the library polls the list and never installs a handler.
+    """
+    received = []
+
+    def handler(signum, frame):
+        if received:
+            os._exit(128 + signum)  # the checkpoint is written atomically, so nothing is corrupted
+        received.append(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -79,7 +125,11 @@ def train(paths, config_path, run_dir, resume, overwrite, allow_corpus_change, c
     flags = {k: v for k, v in flags.items() if v is not None}
     checkpoint = load_checkpoint(find_checkpoint(resume)) if resume else None
     config = load_config(config_path, flags, base=checkpoint.config if checkpoint else None)
-    summary = run_training(list(paths), config, run_dir, checkpoint, overwrite, allow_corpus_change, cache_dir, quiet)
+    with stop_requests() as stop:
+        summary = run_training(list(paths), config, run_dir, checkpoint, overwrite, allow_corpus_change, cache_dir,
+                               quiet, stop)
+    if stop:
+        raise Interrupted(stop[0], summary["step"], os.path.join(summary["run_dir"], "latest.npz"))
     best = f"best validation {summary['best_val']:.4f} nats/char, " if math.isfinite(summary["best_val"]) else ""
     click.echo(f"step {summary['step']}: {best}{summary['chars_per_second']:,.0f} chars/s", err=True)
     click.echo(summary["run_dir"])
@@ -98,7 +148,8 @@ def checkpoint_option(command):
 @click.option("--top-k", type=int, help="Draw only from the K likeliest characters.")
 @click.option("--top-p", type=float, default=1.0, help="Draw only from the smallest set holding mass P.")
 @click.option("--greedy", is_flag=True, help="Always take the likeliest character (= --top-k 1).")
-@click.option("--random-seed", type=int, help="Makes the output repeatable [default: fresh, shown on stderr].")
+@click.option("--random-seed", type=click.IntRange(0), help="Makes the output repeatable [default: fresh, shown on "
+              "stderr].")
 @click.option("--num-samples", type=int, default=1, show_default=True, help="Samples generated together.")
 @click.option("--separator", default="\\n\\n", show_default=True, help="Written between samples (\\0 for xargs -0).")
 @click.option("--stop", default="", help="End each sample before the first occurrence of this text.")
@@ -117,8 +168,10 @@ def sample(checkpoint, seed, n, temperature, top_k, top_p, greedy, random_seed, 
         seed = sys.stdin.buffer.read()
     elif seed is None:
         seed = ck.vocab.default_seed()
-    options = SampleOptions(n, temperature, top_k, top_p, greedy, num_samples, unescape(stop), echo,
-                            unescape(separator))
+    else:  # the bytes the user typed, even if they are not valid UTF-8 (then the vocab refuses them)
+        seed = seed.encode("utf-8", "surrogateescape")
+    options = SampleOptions(n, temperature, top_k, top_p, greedy, num_samples, unescape(stop, "--stop"), echo,
+                            unescape(separator, "--separator"))
     fresh = random_seed is None
     if fresh:
         random_seed = int(np.random.SeedSequence().generate_state(1)[0])
@@ -148,19 +201,26 @@ def sample(checkpoint, seed, n, temperature, top_k, top_p, greedy, random_seed, 
 @click.option("--unknown", type=click.Choice(["error", "skip"]), default="error", show_default=True,
               help="What to do with characters outside the vocab.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache of the encoded training corpus.")
-def eval_command(files, checkpoint, as_json, unknown, cache_dir):
+@click.option("--full", is_flag=True, help="Score whole splits, not the fixed val_max_chars sample training scores.")
+@click.option("--encoding-errors", type=click.Choice(["strict", "replace"]),
+              help="Invalid UTF-8 in FILES: error or U+FFFD [default: as the run was trained].")
+def eval_command(files, checkpoint, as_json, unknown, cache_dir, full, encoding_errors):
     """Score FILES ('-' for stdin; none = the run's validation split) in nats/char, bits/char, perplexity."""
     from .scoring import score_files, score_splits
 
     ck = load_checkpoint(find_checkpoint(checkpoint))
-    results = score_files(ck, files, unknown) if files else score_splits(ck, cache_dir)
+    errors = encoding_errors or ck.config.encoding_errors
+    results = score_files(ck, files, unknown, errors) if files else score_splits(ck, cache_dir, full)
     for result in results:
         if as_json:
             click.echo(json.dumps(result))
         else:
             skipped = f", {result['skipped']} skipped" if result["skipped"] else ""
+            sampled = (f" of {result['split_chars']:,}, a fixed sample; --full scores all" if result["sampled"]
+                       else "")
             click.echo(f"{result['name']}: {result['nats_per_char']:.4f} nats/char, {result['bits_per_char']:.4f} "
-                       f"bits/char, perplexity {result['perplexity']:.3f} ({result['chars']} chars{skipped})")
+                       f"bits/char, perplexity {result['perplexity']:.3f} ({result['chars']:,} chars{sampled}"
+                       f"{skipped})")
 
 
 @cli.command()

@@ -7,6 +7,7 @@ trivial for the CLI, which generates a flag for every field.
 """
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 import yaml
@@ -47,6 +48,9 @@ class Config:
                          choice(["float32", "float64"]))
     # --- corpus ---
     val_fraction: float = setting(0.1, "last 10% of the text is held out for validation", FRACTION)
+    val_max_chars: int = setting(250_000, "validation scores at most this many characters, as 64 fixed chunks spread "
+                                 "over the split, so its cost does not grow with the corpus; 0 = all",
+                                 NON_NEGATIVE)
     test_fraction: float = setting(0.0, "optional test split after validation; 0 = none",
                                    (lambda v: 0 <= v < 1, "must be in [0, 1)"))
     bytes: bool = setting(False, "model raw bytes (vocab <= 256) instead of Unicode codepoints")
@@ -80,7 +84,8 @@ class Config:
     checkpoint_every: int = setting(0, "steps between saves of `latest`; 0 = at every evaluation", NON_NEGATIVE)
     log_every: int = setting(50, "steps between metrics.jsonl lines", POSITIVE)
     sample_every: int = setting(0, "steps between short samples printed to stderr; 0 = never", NON_NEGATIVE)
-    random_seed: int = setting(1234, "seeds the one RNG behind init, dropout and samples during training")
+    random_seed: int = setting(1234, "seeds the one RNG behind init, dropout and samples during training",
+                               NON_NEGATIVE)
     divergence_factor: float = setting(3.0, "stop if the loss exceeds this x its initial value (char-rnn's 3); "
                                        "0 = off", NON_NEGATIVE)
 
@@ -104,6 +109,8 @@ def _checked(name, value):
         value, ok = float(value), True
     if not ok:
         raise CharrnnError(f"config key {name!r} must be {kind.__name__}, got {type(value).__name__} {value!r}")
+    if kind is float and not math.isfinite(value):
+        raise CharrnnError(f"config key {name!r} must be a finite number, got {value!r}")
     check = FIELDS[name].metadata["check"]
     if check and not check[0](value):
         raise CharrnnError(f"config key {name!r} {check[1]}, got {value!r}")

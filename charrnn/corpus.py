@@ -12,6 +12,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
@@ -57,7 +58,12 @@ class Tokens:
         first, last = self.start + first, self.start + min(last, len(self))
         if self.data is not None:
             return self.data[first:last].astype(np.int64)
-        raw = os.pread(self._file.fileno(), (last - first) * self.dtype.itemsize, first * self.dtype.itemsize)
+        size, offset = (last - first) * self.dtype.itemsize, first * self.dtype.itemsize
+        if hasattr(os, "pread"):  # one call, and no shared file position between ranges
+            raw = os.pread(self._file.fileno(), size, offset)
+        else:  # Windows has no pread
+            self._file.seek(offset)
+            raw = self._file.read(size)
         return np.frombuffer(raw, self.dtype).astype(np.int64)
 
     def range(self, first, last):
@@ -75,6 +81,8 @@ def resolve_paths(patterns, include=""):
     """Files named by paths, directories (recursive, sorted) and glob patterns, in order."""
     found = []
     for pattern in patterns:
+        if not pattern:
+            raise CharrnnError("an empty path names no file")
         if any(ch in pattern for ch in "*?[") and not os.path.exists(pattern):
             matches = sorted(glob.glob(pattern, recursive=True))
             if not matches:
@@ -106,6 +114,27 @@ def hash_files(paths):
     return files
 
 
+# Characters that never combine with a neighbour under NFC and that str.lower() treats the
+# same whatever surrounds them: ASCII other than the case-ignorable ' . : ^ ` (which would
+# change a Greek final sigma's context), and CJK ideographs.
+_INERT = "[^'.:^`\x80-\u33ff\ua000-\U0010ffff]"
+_INERT_PAIR = re.compile(_INERT * 2)
+
+
+def _safe_cut(text):
+    """Where `text` may be split so that normalising the two parts equals normalising it whole:
+    after the last newline, else between the last two adjacent inert characters, else 0.
+
+    Without the second rule a corpus with no newline (minified JSON, one long line, DNA)
+    would be re-scanned as one growing tail: quadratic time and linear memory.
+    """
+    cut = text.rfind("\n") + 1
+    if cut:
+        return cut
+    match = _INERT_PAIR.search(text[::-1])  # the last pair, found in C rather than a Python loop
+    return len(text) - match.start() - 1 if match else 0
+
+
 def _decoded_chunks(path, config, progress):
     """str chunks of one UTF-8 file, normalised; never splits a character or a line's normalisation."""
     decoder = codecs.getincrementaldecoder("utf-8")(config.encoding_errors)
@@ -125,7 +154,7 @@ def _decoded_chunks(path, config, progress):
                                    "use --encoding-errors replace or --bytes") from None
             consumed += len(block)
             progress(len(block))
-            cut = text.rfind("\n") + 1 if block else len(text)  # normalise whole lines only
+            cut = _safe_cut(text) if block else len(text)
             yield normalise(text[:cut], config.lowercase, config.nfc)
             tail = text[cut:]
             if not block:
@@ -215,6 +244,7 @@ def load_corpus(patterns, config, cache_dir, vocab=None, progress=lambda n: None
     vocab = Vocab.from_counts(count_symbols(files, config, progress), config)
     if vocab.size == 0:
         raise CharrnnError(f"corpus is empty: {' '.join(f.path for f in files)}")
+
     return Corpus(files, vocab, _encode(files, config, vocab, *_cache_paths(cache_dir, files, config, None), progress),
                   content)
 

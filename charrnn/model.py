@@ -19,11 +19,13 @@ averaged over the N streams, as min-char-rnn sums over its window; `loss` is rep
 per character (nats/char), so grads = ∂(T·loss)/∂params.
 """
 
+import os
 from typing import NamedTuple
 
 import numpy as np
 
 from .cells import CELLS, init_weights
+from .errors import CharrnnError
 
 
 class LossResult(NamedTuple):
@@ -31,6 +33,30 @@ class LossResult(NamedTuple):
     grads: dict  # same keys as params
     state: list  # final state, to carry into the next window
     dstate: list  # gradient with respect to the initial state
+
+
+def memory_bytes(config, vocab_size, batch_size, seq_length):
+    """A rough upper bound, in bytes, on what a (batch_size, seq_length) window needs:
+    weights, gradients and up to two optimizer slots, and its activations (each layer's
+    (T, N, G·H) gate buffer and a few (T, N, H) arrays, and the (T·N, V) logits), in
+    float64 at worst. G is taken as 4."""
+    H, L, E, V = config.hidden_size, config.num_layers, config.embedding_size, vocab_size
+    weights = V * E + ((E or V) + H + 1) * 4 * H + (L - 1) * (2 * H + 1) * 4 * H + (H + 1) * V
+    activations = seq_length * batch_size * (L * 10 * H + 2 * V)
+    return (4 * weights + activations) * 8
+
+
+def check_memory(config, vocab_size, batch_size, seq_length):
+    """Refuse, in one line and before allocating anything, what cannot fit in this machine's memory."""
+    try:
+        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): NumPy's MemoryError then says it
+        return
+    needed = memory_bytes(config, vocab_size, batch_size, seq_length)
+    if needed > available:
+        raise CharrnnError(f"this needs about {needed / 2**30:,.1f} GiB of memory and the machine has "
+                           f"{available / 2**30:,.1f} GiB; use a smaller --hidden-size, --num-layers, --batch-size, "
+                           "--seq-length or --num-samples")
 
 
 def init_params(config, vocab_size, rng):

@@ -1,5 +1,6 @@
 """A training run on disk: its directory, corpus, resume checks, metrics.jsonl and config.yaml."""
 
+import itertools
 import json
 import os
 import sys
@@ -14,14 +15,21 @@ from .config import RESUMABLE
 from .corpus import default_cache_dir, load_corpus, split
 from .errors import CharrnnError
 from .sample import SampleOptions, Sampler
-from .train import new_run, resumed_run, train
+from .training import new_run, resumed_run, train
 
 RUN_FILES = ("latest.npz", "best.npz", "metrics.jsonl", "config.yaml")
 
 
 def default_run_dir(paths, root="checkpoints"):
-    stem = Path(paths[0]).stem or "corpus" if paths else "corpus"
-    return Path(root) / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """checkpoints/NAME-DATE-TIME, NAME from the first path: its stem, or for a glob pattern
+    ('src/*.py') the last directory before the pattern's first wildcard."""
+    first = paths[0] if paths else ""
+    if any(ch in first for ch in "*?[") and not os.path.exists(first):
+        plain = itertools.takewhile(lambda part: not any(ch in part for ch in "*?["), Path(first).parts)
+        name = Path(*plain).resolve().name
+    else:
+        name = Path(first).stem
+    return Path(root) / f"{name or 'corpus'}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def check_resume_config(old, new):
@@ -58,7 +66,7 @@ def _load_text(paths, config, cache_dir, checkpoint, allow_corpus_change, quiet)
     bar, progress = _progress("encoding", None, quiet)
     with bar:
         corpus = load_corpus(paths, config, cache_dir, checkpoint.vocab if checkpoint else None, progress)
-    if checkpoint and corpus.content_hash != checkpoint.meta["corpus"]["content_hash"]:
+    if checkpoint and corpus.content_hash != (checkpoint.meta.get("corpus") or {}).get("content_hash"):
         if not allow_corpus_change:
             raise CharrnnError("the corpus differs from the one this run was trained on; pass "
                                "--allow-corpus-change to fine-tune on new text")
@@ -86,12 +94,16 @@ def _on_step(metrics, config, vocab, quiet):
 
 
 def run_training(paths, config, run_dir=None, checkpoint=None, overwrite=False, allow_corpus_change=False,
-                 cache_dir=None, quiet=False):
-    """Load the corpus, set up or resume the run directory, train. Returns a summary dict."""
+                 cache_dir=None, quiet=False, stop=()):
+    """Load the corpus, set up or resume the run directory, train until done or `stop` is
+    non-empty (see training.train). Returns a summary dict."""
     rng = np.random.default_rng(config.random_seed)
     if checkpoint:
         check_resume_config(checkpoint.config, config)
-        paths = paths or checkpoint.meta["corpus"]["paths"]
+        recorded = (checkpoint.meta.get("corpus") or {}).get("paths")
+        if not paths and not recorded:
+            raise CharrnnError(f"{checkpoint.path} records no corpus; name the text to train on")
+        paths = paths or recorded
         run_dir = Path(checkpoint.path).parent
     elif not paths:
         raise CharrnnError("name a text file to train on (or --resume RUN_DIR)")
@@ -110,7 +122,8 @@ def run_training(paths, config, run_dir=None, checkpoint=None, overwrite=False, 
                            "files": [f.__dict__ for f in corpus.files]}
     start_step, started = run.step, time.perf_counter()
     with open(run_dir / "metrics.jsonl", "a") as metrics:
-        run = train(splits, config, corpus.vocab, run, run_dir, quiet, _on_step(metrics, config, corpus.vocab, quiet))
+        run = train(splits, config, corpus.vocab, run, run_dir, quiet, _on_step(metrics, config, corpus.vocab, quiet),
+                    stop)
     seconds = time.perf_counter() - started
     return {"run_dir": str(run_dir), "step": run.step, "best_val": run.best_val,
             "chars_per_second": (run.step - start_step) * config.batch_size * config.seq_length / max(seconds, 1e-9)}

@@ -5,12 +5,13 @@ as it is generated; samples 1…K−1 are generated in the same batch and writte
 each behind the separator. Byte mode yields raw bytes, text mode UTF-8 of whole characters.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import CharrnnError
-from .model import init_state, log_likelihood, make_stepper
+from .model import check_memory, init_state, log_likelihood, make_stepper
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,16 @@ class SampleOptions:
     separator: bytes = b"\n\n"
 
     def check(self):
+        # Samples 2…K are written after sample 1 ends; endless ones would be held in memory forever.
+        endless_batch = self.n == 0 and self.num_samples > 1 and not self.stop
         for ok, message in [(self.n >= 0, f"--n must be >= 0, got {self.n}"),
-                            (self.temperature > 0, f"--temperature must be > 0, got {self.temperature}"),
+                            (0 < self.temperature < math.inf,
+                             f"--temperature must be a finite number > 0, got {self.temperature}"),
                             (self.top_k is None or self.top_k >= 1, f"--top-k must be >= 1, got {self.top_k}"),
                             (0 < self.top_p <= 1, f"--top-p must be in (0, 1], got {self.top_p}"),
-                            (self.num_samples >= 1, f"--num-samples must be >= 1, got {self.num_samples}")]:
+                            (self.num_samples >= 1, f"--num-samples must be >= 1, got {self.num_samples}"),
+                            (not endless_batch, "--n 0 with --num-samples > 1 needs --stop: samples after the "
+                             "first are written when it ends, and endless ones never would")]:
             if not ok:
                 raise CharrnnError(message)
 
@@ -77,6 +83,7 @@ class Sampler:
 
     def __init__(self, params, config, vocab, seed, options, rng):
         options.check()
+        check_memory(config, vocab.size, options.num_samples, BLOCK)
         self.params, self.config, self.vocab, self.options, self.rng = params, config, vocab, options, rng
         self.seed_ids, _ = vocab.encode(seed)
         if len(self.seed_ids) == 0:

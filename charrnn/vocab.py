@@ -51,6 +51,9 @@ class Vocab:
         seen = np.flatnonzero(counts)
         rare = seen[counts[seen] < config.min_count]
         kept = seen[counts[seen] >= config.min_count]
+        if len(kept) == 0 and len(rare):
+            raise CharrnnError(f"min_count {config.min_count} folds every symbol of the corpus into one; the "
+                               f"most frequent occurs {counts.max():,} times")
         return cls(kept, config.bytes, rare, config.lowercase, config.nfc)
 
     @property
@@ -74,26 +77,30 @@ class Vocab:
     def __eq__(self, other):
         return isinstance(other, Vocab) and self.to_json() == other.to_json()
 
-    def raw_symbols(self, data):
-        """bytes or str → array of codepoints/bytes, normalised as the training text was."""
+    def raw_symbols(self, data, errors="strict"):
+        """bytes or str → array of codepoints/bytes, normalised as the training text was.
+
+        `errors` is what invalid UTF-8 in bytes becomes: an error (strict) or U+FFFD (replace).
+        """
         if self.byte_mode:
             return np.frombuffer(data if isinstance(data, bytes) else data.encode("utf-8"), np.uint8)
         try:
-            text = data.decode("utf-8") if isinstance(data, bytes) else data
+            text = data.decode("utf-8", errors) if isinstance(data, bytes) else data
         except UnicodeDecodeError as e:
             raise CharrnnError(f"invalid UTF-8 at byte offset {e.start}") from None
         return codepoints(normalise(text, self.lowercase, self.nfc))
 
-    def encode(self, data, unknown="error"):
+    def encode(self, data, unknown="error", errors="strict"):
         """ids (int32) for `data`; unknown symbols raise, or are dropped with unknown="skip".
 
         Returns (ids, number of skipped symbols).
         """
-        ids = self.table[self.raw_symbols(data)]
+        raw = self.raw_symbols(data, errors)
+        ids = self.table[raw]
         missing = ids < 0
         if missing.any():
             if unknown != "skip":
-                outside = self.describe(np.unique(self.raw_symbols(data)[missing]))
+                outside = self.describe(np.unique(raw[missing]))
                 raise CharrnnError(f"characters not in the vocab: {outside}")
             ids = ids[~missing]
         return ids, int(missing.sum())

@@ -67,7 +67,7 @@ def bad_files(tmp_path):
     files = {"empty.txt": b"", "short.txt": b"abcdef", "nosplit.txt": b"a" * 18,
              "bad.txt": b"abc" * 100 + b"\xff" + b"abc" * 100, "bin.dat": b"abc\0def" * 100,
              "bad.yaml": b"hidden_size: 12\nseq_length: [1,\n", "unknown.yaml": b"hidden_sise: 12\n",
-             "type.yaml": b"hidden_size: big\n"}
+             "type.yaml": b"hidden_size: big\n", "nan.yaml": b"dropout: .nan\n", "null.yaml": b"cell: null\n"}
     for name, content in files.items():
         (tmp_path / name).write_bytes(content)
     (tmp_path / "emptydir").mkdir()
@@ -99,7 +99,7 @@ BAD_INPUTS = [  # (name, argv with {placeholders}, expected message fragment)
     ("unknown optimizer", [*TRAIN, "--optimizer", "sgd"], "must be one of: adagrad, adam, rmsprop"),
     ("run dir taken", [*TRAIN, "--run-dir", "{trained}"], "already holds a run"),
     ("negative n", ["sample", *CK, "--n", "-1"], "--n must be >= 0"),
-    ("temperature", ["sample", *CK, "--temperature", "0"], "--temperature must be > 0"),
+    ("temperature", ["sample", *CK, "--temperature", "0"], "--temperature must be a finite number > 0"),
     ("top-p", ["sample", *CK, "--top-p", "1.5"], "--top-p must be in (0, 1]"),
     ("top-k", ["sample", *CK, "--top-k", "0"], "--top-k must be >= 1"),
     ("seed outside vocab", ["sample", *CK, "--seed", "Q@#"], "not in the vocab: '#' '@'"),
@@ -109,12 +109,40 @@ BAD_INPUTS = [  # (name, argv with {placeholders}, expected message fragment)
     ("not a checkpoint", ["sample", "--checkpoint", "{corpus}"], "not a charrnn checkpoint"),
     ("missing checkpoint", ["eval", "--checkpoint", "nope"], "no such checkpoint"),
     ("missing eval file", ["eval", *CK, "nope.txt"], "cannot read"),
+    # out of range, wrong type, empty, odd: every one a single line, never a traceback
+    ("stop lone backslash", ["sample", *CK, "--stop", "\\"], "bad backslash escape"),
+    ("separator lone backslash", ["sample", *CK, "--separator", "x\\"], "bad backslash escape"),
+    ("sample negative random seed", ["sample", *CK, "--random-seed", "-1"], "--random-seed"),
+    ("train negative random seed", [*TRAIN, "--random-seed", "-1"], "random_seed' must be >= 0"),
+    ("nan learning rate", [*TRAIN, "--learning-rate", "nan"], "learning_rate' must be a finite number"),
+    ("inf init scale", [*TRAIN, "--init-scale", "inf"], "init_scale' must be a finite number"),
+    ("inf max time", [*TRAIN, "--max-time", "inf"], "max_time' must be a finite number"),
+    ("nan dropout in yaml", [*TRAIN, "--config", "nan.yaml"], "dropout' must be a finite number"),
+    ("null in yaml", [*TRAIN, "--config", "null.yaml"], "'cell' must be str"),
+    ("empty cell", [*TRAIN, "--cell", ""], "must be one of"),
+    ("eval_every zero", [*TRAIN, "--eval-every", "0"], "eval_every' must be > 0"),
+    ("val_max_chars negative", [*TRAIN, "--val-max-chars", "-1"], "val_max_chars' must be >= 0"),
+    ("huge hidden size", [*TRAIN, "--hidden-size", "99999999999999999999"], "GiB of memory"),
+    ("huge num layers", [*TRAIN, "--num-layers", "99999999999999999999"], "GiB of memory"),
+    ("huge batch", [*TRAIN, "--batch-size", "99999999999999999999"], "GiB of memory"),
+    ("huge embedding", [*TRAIN, "--embedding-size", "99999999999999999999"], "GiB of memory"),
+    ("min count folds all", [*TRAIN, "--min-count", "99999999999999999999"], "folds every symbol"),
+    ("nan temperature", ["sample", *CK, "--temperature", "nan"], "--temperature must be a finite number"),
+    ("inf temperature", ["sample", *CK, "--temperature", "inf"], "--temperature must be a finite number"),
+    ("nan top-p", ["sample", *CK, "--top-p", "nan"], "--top-p must be in (0, 1]"),
+    ("huge num samples", ["sample", *CK, "--num-samples", "99999999999999999999"], "GiB of memory"),
+    ("endless batch of samples", ["sample", *CK, "--n", "0", "--num-samples", "2"], "needs --stop"),
+    ("empty seed", ["sample", *CK, "--seed", ""], "seed text is empty"),
+    ("seed invalid utf-8", ["sample", *CK, "--seed", "\udcff"], "invalid UTF-8 at byte offset 0"),
+    ("empty eval stdin", ["eval", *CK, "-"], "at least 2 characters"),
+    ("train empty path", ["train", "", *TINY], "empty path"),
+    ("resume nothing", ["train", "--resume", "nope"], "no such checkpoint"),
 ]
 
 
 @pytest.mark.parametrize("name, argv, message", BAD_INPUTS, ids=[case[0] for case in BAD_INPUTS])
 def test_bad_input_is_one_line(bad_files, corpus_file, trained, name, argv, message):
-    result = invoke(*[str(a).format(corpus=corpus_file, trained=trained) for a in argv])
+    result = invoke(*[str(a).format(corpus=corpus_file, trained=trained) for a in argv], input="")
     assert result.exit_code not in (0, None)
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()

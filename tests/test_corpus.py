@@ -129,3 +129,41 @@ def test_eval_windows_score_every_character_once(length):
         assert (targets[mask] == (inputs[mask] + 1) % 60000).all()
         scored.extend(targets[mask].tolist())
     assert sorted(scored) == list(range(1, length))
+
+
+@pytest.mark.parametrize("length, max_chars", [(20000, 5000), (1000, 999), (100_000, 64 * 50), (600, 300)])
+def test_sampled_eval_windows_are_fixed_spread_chunks(length, max_chars):
+    tokens = Tokens(np.arange(length, dtype=np.uint32))
+    scored = [targets[mask].tolist() for _, targets, mask in eval_windows(tokens, max_chars)]
+    flat = sorted(sum(scored, []))
+    assert len(flat) == len(set(flat)) and max_chars - 64 < len(flat) <= max_chars
+    assert flat[0] == 1 and flat[-1] > (length - 1) * 0.9  # from the start to near the end of the text
+    assert scored == [targets[mask].tolist() for _, targets, mask in eval_windows(tokens, max_chars)]
+    full = sum((targets[mask].tolist() for _, targets, mask in eval_windows(tokens, length)), [])
+    assert sorted(full) == list(range(1, length))  # a limit at or above the length scores everything
+
+
+def adversarial_text(n, seed=0):
+    """Characters whose normalisation depends on their neighbours: combining marks, a Greek
+    capital sigma (final or not by context), case-ignorable apostrophes, Hangul jamo."""
+    pieces = ["a", "b", "Z", "9", " ", "'", ".", "\u0301", "\u0327", "Σ", "Α", "e", "\u1100", "\u1161", "中", "文",
+              "\u212b", "ﬁ", "İ"]
+    rng = np.random.default_rng(seed)
+    return "".join(rng.choice(pieces, n))
+
+
+@pytest.mark.parametrize("lowercase, nfc", [(True, True), (False, True), (True, False)])
+def test_text_without_newlines_decodes_in_bounded_pieces(tmp_path, monkeypatch, lowercase, nfc):
+    """A corpus with no newline is cut between inert characters, and the pieces normalise
+    exactly as the whole text does, in chunks that stay small."""
+    import charrnn.corpus
+    from charrnn.vocab import normalise
+
+    text = adversarial_text(20000)
+    path = tmp_path / "one-line.txt"
+    path.write_text(text, encoding="utf-8")
+    monkeypatch.setattr(charrnn.corpus, "CHUNK", 256)
+    config = tiny_config(lowercase=lowercase, nfc=nfc)
+    pieces = list(charrnn.corpus._decoded_chunks(path, config, lambda n: None))
+    assert "".join(pieces) == normalise(text, lowercase, nfc)
+    assert len(pieces) > 50 and max(map(len, pieces)) < 2000  # the tail does not grow with the text

@@ -6,11 +6,8 @@ continues exactly as an uninterrupted run would.
 """
 
 import math
-import os
-import signal
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,15 +16,9 @@ from tqdm import tqdm
 from .batches import Windows
 from .checkpoint import Checkpoint, save_checkpoint
 from .errors import CharrnnError
-from .evaluate import evaluate
-from .model import dropout_masks, init_params, init_state, loss_and_grads
+from .evaluation import evaluate
+from .model import check_memory, dropout_masks, init_params, init_state, loss_and_grads
 from .optim import OPTIMIZERS, clip_grads, learning_rate
-
-
-class Interrupted(CharrnnError):
-    def __init__(self, signum, message):
-        super().__init__(message)
-        self.exit_code = 128 + signum
 
 
 @dataclass
@@ -48,6 +39,7 @@ class Run:
 
 
 def new_run(config, vocab_size, rng):
+    check_memory(config, vocab_size, config.batch_size, config.seq_length)
     params = init_params(config, vocab_size, rng)
     return Run(params, OPTIMIZERS[config.optimizer](params, config), init_state(config, config.batch_size), rng)
 
@@ -72,27 +64,13 @@ def save(run, config, vocab, path):
     save_checkpoint(path, Checkpoint(config, vocab, run.params, run.optimizer.slots, run.state, meta))
 
 
-@contextmanager
-def stop_requests():
-    """Collects SIGINT/SIGTERM in a list so the loop can save and stop; a second signal exits at once."""
-    received = []
-
-    def handler(signum, frame):
-        if received:
-            os._exit(128 + signum)  # the checkpoint is written atomically, so nothing is corrupted
-        received.append(signum)
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield received
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
+def _kept(checkpoint_path):
+    return f"the last checkpoint ({checkpoint_path}) is untouched" if checkpoint_path.exists() else "nothing was saved"
 
 
 def _guard(loss, norm, run, config, checkpoint_path):
     """Stop on a non-finite or exploding loss, leaving the last good checkpoint untouched."""
-    keep = f"the last checkpoint ({checkpoint_path}) is untouched" if checkpoint_path.exists() else "nothing was saved"
+    keep = _kept(checkpoint_path)
     if not (math.isfinite(loss) and math.isfinite(norm)):
         raise CharrnnError(f"training diverged at step {run.step + 1}: non-finite loss or gradient; {keep}; "
                            "try a lower --learning-rate")
@@ -123,7 +101,10 @@ def train_step(run, config, windows, checkpoint_path):
 def _evaluate_and_save(run, config, vocab, splits, run_dir):
     """Validation and `latest`/`best` at eval points, `latest` alone at checkpoint points."""
     if run.step % config.eval_every == 0 or run.step == config.max_steps:
-        val = evaluate(run.params, config, splits["val"]).nats_per_char
+        val = evaluate(run.params, config, splits["val"], max_chars=config.val_max_chars).nats_per_char
+        if not math.isfinite(val):
+            raise CharrnnError(f"training diverged at step {run.step}: validation loss is {val}; "
+                               f"{_kept(run_dir / 'latest.npz')}; try a lower --learning-rate")
         improved, run.best_val = val < run.best_val, min(run.best_val, val)
         save(run, config, vocab, run_dir / "latest.npz")
         if improved:
@@ -135,15 +116,20 @@ def _evaluate_and_save(run, config, vocab, splits, run_dir):
     return None, False
 
 
-def train(splits, config, vocab, run, run_dir, quiet=False, on_step=None):
-    """Train until max_steps, max_time or a stop signal; `on_step(run, record, bar)` sees each step."""
+def train(splits, config, vocab, run, run_dir, quiet=False, on_step=None, stop=()):
+    """Train until max_steps, max_time or `stop` is non-empty; `on_step(run, record, bar)` sees each step.
+
+    `stop` is any container the caller may append to from elsewhere (the CLI's signal
+    handler does): training then ends after the current step and saves `latest`. The
+    library itself installs no signal handlers, so it runs in any thread.
+    """
     windows = Windows(splits["train"], config.batch_size, config.seq_length)
     chars_per_step = config.batch_size * config.seq_length
     latest, started, base_elapsed = run_dir / "latest.npz", time.perf_counter(), run.elapsed
     bar = tqdm(total=config.max_steps, initial=run.step, file=sys.stderr, disable=True if quiet else None,
                unit="step", dynamic_ncols=True)
     losses, interval_start, saved = [], started, True
-    with stop_requests() as stop, np.errstate(all="ignore"):  # the guard reports overflow, in one line
+    with np.errstate(all="ignore"):  # the guard reports overflow, in one line
         while run.step < config.max_steps and not stop:
             if config.max_time and time.perf_counter() - started >= config.max_time:
                 break
@@ -165,7 +151,4 @@ def train(splits, config, vocab, run, run_dir, quiet=False, on_step=None):
     bar.close()
     if not saved:
         save(run, config, vocab, latest)  # stopped between saves: keep every finished step
-    if stop:
-        name = signal.Signals(stop[0]).name
-        raise Interrupted(stop[0], f"interrupted by {name} at step {run.step}; checkpoint saved to {latest}")
     return run

@@ -16,6 +16,7 @@ class EvalResult:
     chars: int  # characters scored
     nats: float  # total negative log-likelihood
     skipped: int = 0  # characters outside the vocab that were left out
+    sampled: bool = False  # True when only val_max_chars spread chunks were scored
 
     @property
     def nats_per_char(self):
@@ -23,29 +24,32 @@ class EvalResult:
 
     def to_dict(self, name):
         per_char = self.nats_per_char
-        return {"name": name, "chars": self.chars, "skipped": self.skipped, "nats_per_char": per_char,
-                "bits_per_char": per_char / math.log(2), "perplexity": math.exp(per_char)}
+        return {"name": name, "chars": self.chars, "skipped": self.skipped, "sampled": self.sampled,
+                "nats_per_char": per_char, "bits_per_char": per_char / math.log(2), "perplexity": math.exp(per_char)}
 
     def __add__(self, other):
-        return EvalResult(self.chars + other.chars, self.nats + other.nats, self.skipped + other.skipped)
+        return EvalResult(self.chars + other.chars, self.nats + other.nats, self.skipped + other.skipped,
+                          self.sampled or other.sampled)
 
 
-def evaluate(params, config, tokens, progress=lambda n: None):
-    """Score every character of `tokens` after the first, reading it window by window."""
+def evaluate(params, config, tokens, progress=lambda n: None, max_chars=0):
+    """Score the characters of `tokens` after the first, reading it window by window: all
+    of them, or with `max_chars` a fixed sample of that many (see batches.eval_streams)."""
     nats, chars, state = 0.0, 0, None
-    for inputs, targets, mask in eval_windows(tokens):
+    for inputs, targets, mask in eval_windows(tokens, max_chars):
         if state is None:
             state = init_state(config, inputs.shape[0])
         logp, state = log_likelihood(params, config, inputs, targets, state)
         nats -= float(logp[mask].sum(dtype=np.float64))
         chars += int(mask.sum())
         progress(int(mask.sum()))
-    return EvalResult(chars, nats)
+    return EvalResult(chars, nats, sampled=bool(max_chars) and len(tokens) - 1 > max_chars)
 
 
-def score_text(params, config, vocab, data, unknown="error", progress=lambda n: None):
-    """Evaluate str or bytes `data`; characters outside the vocab raise or are skipped."""
-    ids, skipped = vocab.encode(data, unknown)
+def score_text(params, config, vocab, data, unknown="error", progress=lambda n: None, errors="strict"):
+    """Evaluate str or bytes `data`; characters outside the vocab raise or are skipped, and
+    invalid UTF-8 raises or becomes U+FFFD as `errors` says."""
+    ids, skipped = vocab.encode(data, unknown, errors)
     if len(ids) < 2:
         raise CharrnnError("need at least 2 characters to score")
     result = evaluate(params, config, Tokens(ids.astype(vocab.dtype)), progress)
