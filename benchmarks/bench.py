@@ -1,7 +1,7 @@
 """make bench: chars/second and peak memory of charrnn's own training, eval and sampling code.
 
 Each config runs in its own subprocess (so its peak resident memory is its own) and times
-the functions the CLI uses: train.train_step, evaluate.evaluate and sample.Sampler. Figures
+the functions the CLI uses: training.train_step, evaluation.evaluate and sample.Sampler. Figures
 are medians of --repeats runs after a warm-up. min-char-rnn (benchmarks/min_char_rnn.py)
 and, with --torch, PyTorch are timed on the same batches in the same run.
 """
@@ -147,6 +147,7 @@ def main():
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--torch", action="store_true", help="time PyTorch on the same batches")
     parser.add_argument("--corpus-scale", action="store_true", help="the 200 MB corpus benchmark instead")
+    parser.add_argument("--parallel", action="store_true", help="the data-parallel (mpiexec) benchmark instead")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -155,6 +156,9 @@ def main():
     if args.corpus_scale:
         from corpus_scale import main as scale_main
         return scale_main(args)
+    if args.parallel:
+        from parallel import main as parallel_main
+        return parallel_main(args)
     if not Path(args.corpus).is_file():
         sys.exit(f"no corpus at {args.corpus}; pass --corpus PATH")
     print(f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, numpy {np.__version__}, "

@@ -13,8 +13,11 @@ from .errors import CharrnnError
 
 
 class Windows:
-    def __init__(self, tokens, batch_size, seq_length):
+    """The windows of an epoch; `rows` (a slice of the batch) selects a data-parallel rank's streams."""
+
+    def __init__(self, tokens, batch_size, seq_length, rows=None):
         self.tokens, self.batch_size, self.seq_length = tokens, batch_size, seq_length
+        self.rows = range(batch_size)[rows or slice(None)]
         self.stream_length = (len(tokens) - 1) // batch_size
         self.per_epoch = self.stream_length // seq_length
         if self.per_epoch < 1:
@@ -25,7 +28,7 @@ class Windows:
         """Window `index` of an epoch: (inputs, targets), each (N, T) int64."""
         T = self.seq_length
         rows = [self.tokens.read(n * self.stream_length + index * T, n * self.stream_length + (index + 1) * T + 1)
-                for n in range(self.batch_size)]
+                for n in self.rows]
         chunk = np.stack(rows)  # (N, T + 1)
         return chunk[:, :-1], chunk[:, 1:]
 
@@ -49,14 +52,18 @@ def eval_streams(n_targets, max_chars=0, max_streams=64, min_stream=256):
     return [n * length for n in range(streams)], length
 
 
-def eval_windows(tokens, max_chars=0, seq_length=64):
-    """Windows over the streams of `eval_streams`: every target scored at most once.
+def eval_windows(tokens, max_chars=0, seq_length=64, share=None):
+    """Windows over the streams of `eval_streams` (or `share(streams)`'s slice of them):
+    every target scored at most once.
 
     Yields (inputs, targets, mask), each (N, T); mask is 0 on padding. Each read is one
     stream's next T + 1 ids, so memory stays constant however long the text is.
     """
     n_targets = len(tokens) - 1
     starts, stream_length = eval_streams(n_targets, max_chars)
+    starts = starts[share(len(starts))] if share else starts
+    if not starts:
+        return
     for offset in range(0, stream_length, seq_length):
         T = min(seq_length, stream_length - offset)
         chunk = np.zeros((len(starts), T + 1), np.int64)

@@ -12,17 +12,25 @@ import signal
 import sys
 from contextlib import contextmanager
 
-import click
+from .launcher import RANK_VARIABLES, default_blas_threads, first_int
 
-from . import __version__
-from .checkpoint import find_checkpoint, load_checkpoint
-from .config import FIELDS, load_config
-from .errors import CharrnnError
-from .malloc import keep_freed_memory
+default_blas_threads()  # before NumPy loads below: BLAS reads its thread count once
+
+import click  # noqa: E402
+
+from . import __version__  # noqa: E402
+from .checkpoint import find_checkpoint, load_checkpoint  # noqa: E402
+from .config import FIELDS, load_config  # noqa: E402
+from .errors import CharrnnError  # noqa: E402
+from .malloc import keep_freed_memory  # noqa: E402
 
 
 class Group(click.Group):
-    """Turns every user error, click's own included, into one line on stderr and an exit status."""
+    """Turns every user error, click's own included, into one line on stderr and an exit status.
+
+    Under mpiexec every rank meets the same error together (parallel.py sees to it), and
+    only rank 0 prints it.
+    """
 
     def main(self, *args, **kwargs):
         try:
@@ -30,18 +38,19 @@ class Group(click.Group):
         except click.exceptions.Exit as e:
             sys.exit(e.exit_code)
         except click.ClickException as e:
-            click.echo(f"Error: {e.format_message()}", err=True)
-            sys.exit(e.exit_code)
+            fail(e.format_message(), e.exit_code)
         except CharrnnError as e:
-            click.echo(f"Error: {e}", err=True)
-            sys.exit(e.exit_code)
+            fail(str(e), e.exit_code)
         except MemoryError:
-            click.echo("Error: out of memory; try a smaller --hidden-size, --batch-size, --seq-length or "
-                       "--num-samples", err=True)
-            sys.exit(1)
+            fail("out of memory; try a smaller --hidden-size, --batch-size, --seq-length or --num-samples", 1)
         except (click.Abort, KeyboardInterrupt):
-            click.echo("Aborted.", err=True)
-            sys.exit(130)
+            fail("Aborted.", 130, prefix="")
+
+
+def fail(message, exit_code, prefix="Error: "):
+    if first_int(RANK_VARIABLES, 0) == 0:
+        click.echo(f"{prefix}{message}", err=True)
+    sys.exit(exit_code)
 
 
 def config_options(command):
@@ -119,20 +128,27 @@ def cli():
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @config_options
 def train(paths, config_path, run_dir, resume, overwrite, allow_corpus_change, cache_dir, quiet, **flags):
-    """Train on PATHS (files, directories or globs); prints the run directory."""
+    """Train on PATHS (files, directories or globs); prints the run directory.
+
+    Under `mpiexec -n K` the K ranks train one model together (see the README).
+    """
+    from .parallel import make_reducer
     from .runs import run_training
 
     flags = {k: v for k, v in flags.items() if v is not None}
     checkpoint = load_checkpoint(find_checkpoint(resume)) if resume else None
     config = load_config(config_path, flags, base=checkpoint.config if checkpoint else None)
+    reducer = make_reducer()
     with stop_requests() as stop:
         summary = run_training(list(paths), config, run_dir, checkpoint, overwrite, allow_corpus_change, cache_dir,
-                               quiet, stop)
+                               quiet, stop, reducer)
     if stop:
         raise Interrupted(stop[0], summary["step"], os.path.join(summary["run_dir"], "latest.npz"))
-    best = f"best validation {summary['best_val']:.4f} nats/char, " if math.isfinite(summary["best_val"]) else ""
-    click.echo(f"step {summary['step']}: {best}{summary['chars_per_second']:,.0f} chars/s", err=True)
-    click.echo(summary["run_dir"])
+    if reducer.is_root:
+        best = f"best validation {summary['best_val']:.4f} nats/char, " if math.isfinite(summary["best_val"]) else ""
+        ranks = f" on {reducer.size} ranks" if reducer.size > 1 else ""
+        click.echo(f"step {summary['step']}: {best}{summary['chars_per_second']:,.0f} chars/s{ranks}", err=True)
+        click.echo(summary["run_dir"])
 
 
 def checkpoint_option(command):

@@ -32,11 +32,12 @@ class EvalResult:
                           self.sampled or other.sampled)
 
 
-def evaluate(params, config, tokens, progress=lambda n: None, max_chars=0):
+def evaluate(params, config, tokens, progress=lambda n: None, max_chars=0, share=None):
     """Score the characters of `tokens` after the first, reading it window by window: all
-    of them, or with `max_chars` a fixed sample of that many (see batches.eval_streams)."""
+    of them, or with `max_chars` a fixed sample of that many (see batches.eval_streams).
+    `share(streams)`, a data-parallel rank's, picks which of the streams this call scores."""
     nats, chars, state = 0.0, 0, None
-    for inputs, targets, mask in eval_windows(tokens, max_chars):
+    for inputs, targets, mask in eval_windows(tokens, max_chars, share=share):
         if state is None:
             state = init_state(config, inputs.shape[0])
         logp, state = log_likelihood(params, config, inputs, targets, state)

@@ -197,9 +197,13 @@ def _layer_grads(cell, lp, dout, layer_input, cache, state, ids):
     return grads, (dpre2d @ lp["Wx"].T).reshape(layer_input.shape), dstate
 
 
-def loss_and_grads(params, config, inputs, targets, state, masks=None):
-    """Loss (nats/char) and gradients for one (N, T) window starting from `state`."""
-    N = inputs.shape[0]
+def loss_and_grads(params, config, inputs, targets, state, masks=None, batch_total=None):
+    """Loss (nats/char) and gradients for one (N, T) window starting from `state`.
+
+    Both are means over `batch_total` streams (default N): a data-parallel rank holding N of
+    them passes the global batch size, so the ranks' losses and gradients sum to the global ones.
+    """
+    N = batch_total or inputs.shape[0]
     ids = inputs.T  # (T, N)
     top, final_state, (layer_inputs, caches) = _forward(params, config, ids, state, masks, True)
     nats, dlogits = _softmax_xent(top, params, targets.T)
@@ -219,7 +223,7 @@ def loss_and_grads(params, config, inputs, targets, state, masks=None):
         grads.update({f"rnn.{layer}.{k}": v for k, v in layer_grads.items()})
     if "embed" in params:
         grads["embed"] = scatter_rows(ids.ravel(), dx.reshape(-1, dx.shape[2]), len(params["embed"]))
-    loss = nats / inputs.size
+    loss = nats / (N * inputs.shape[1])  # nats/char over the whole batch
     return LossResult(loss, {k: grads[k] for k in params}, final_state, dstate0)
 
 

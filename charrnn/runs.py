@@ -1,5 +1,6 @@
 """A training run on disk: its directory, corpus, resume checks, metrics.jsonl and config.yaml."""
 
+import contextlib
 import itertools
 import json
 import os
@@ -15,7 +16,7 @@ from .config import RESUMABLE
 from .corpus import default_cache_dir, load_corpus, split
 from .errors import CharrnnError
 from .sample import SampleOptions, Sampler
-from .training import new_run, resumed_run, train
+from .training import SINGLE, new_run, resumed_run, train
 
 RUN_FILES = ("latest.npz", "best.npz", "metrics.jsonl", "config.yaml")
 
@@ -70,7 +71,21 @@ def _load_text(paths, config, cache_dir, checkpoint, allow_corpus_change, quiet)
         if not allow_corpus_change:
             raise CharrnnError("the corpus differs from the one this run was trained on; pass "
                                "--allow-corpus-change to fine-tune on new text")
-        print("note: fine-tuning on a changed corpus (same vocab)", file=sys.stderr)
+        _note("fine-tuning on a changed corpus (same vocab)", quiet=False)
+    return corpus
+
+
+def _note(text, quiet):
+    if not quiet:
+        print(f"note: {text}", file=sys.stderr)
+
+
+def _load_everywhere(load, reducer):
+    """The corpus on every rank: the root first, so that it alone encodes the cache and the
+    other ranks find it there; then a check that every rank has the same text."""
+    corpus = reducer.on_root(load)
+    corpus = reducer.everywhere(lambda: corpus or load())
+    reducer.same_everywhere(corpus.content_hash, "corpus content hash")
     return corpus
 
 
@@ -94,9 +109,13 @@ def _on_step(metrics, config, vocab, quiet):
 
 
 def run_training(paths, config, run_dir=None, checkpoint=None, overwrite=False, allow_corpus_change=False,
-                 cache_dir=None, quiet=False, stop=()):
+                 cache_dir=None, quiet=False, stop=(), reducer=SINGLE):
     """Load the corpus, set up or resume the run directory, train until done or `stop` is
-    non-empty (see training.train). Returns a summary dict."""
+    non-empty (see training.train). Returns a summary dict.
+
+    Under MPI (`reducer`, see parallel.py) every rank calls this; only the root writes the
+    run directory, metrics and progress.
+    """
     rng = np.random.default_rng(config.random_seed)
     if checkpoint:
         check_resume_config(checkpoint.config, config)
@@ -107,23 +126,28 @@ def run_training(paths, config, run_dir=None, checkpoint=None, overwrite=False, 
         run_dir = Path(checkpoint.path).parent
     elif not paths:
         raise CharrnnError("name a text file to train on (or --resume RUN_DIR)")
-    run_dir = Path(run_dir or default_run_dir(paths))
-    corpus = _load_text(paths, config, Path(cache_dir or default_cache_dir(run_dir)), checkpoint, allow_corpus_change,
-                        quiet)
+    run_dir = Path(reducer.root_value(str(run_dir or default_run_dir(paths))))  # one name, from the root's clock
+    quiet = quiet or not reducer.is_root
+    cache = Path(cache_dir or default_cache_dir(run_dir))
+    corpus = _load_everywhere(lambda: _load_text(paths, config, cache, checkpoint, allow_corpus_change, quiet), reducer)
     splits = split(corpus.ids, config)
     if checkpoint:
         run = resumed_run(checkpoint, rng)
-        _truncate_metrics(run_dir / "metrics.jsonl", run.step)
+        reducer.on_root(lambda: _truncate_metrics(run_dir / "metrics.jsonl", run.step))
+        if checkpoint.meta.get("ranks", 1) != reducer.size:
+            _note(f"resuming a run saved by {checkpoint.meta.get('ranks', 1)} rank(s) on {reducer.size}: the same "
+                  "steps, with gradients summed in another order", quiet=not reducer.is_root)
     else:
-        _prepare_dir(run_dir, overwrite)
+        reducer.on_root(lambda: _prepare_dir(run_dir, overwrite))
         run = new_run(config, corpus.vocab.size, rng)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True))
+    reducer.on_root(lambda: (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False,
+                                                                                allow_unicode=True)))
     run.extra["corpus"] = {"paths": [os.path.abspath(p) for p in paths], "content_hash": corpus.content_hash,
                            "files": [f.__dict__ for f in corpus.files]}
     start_step, started = run.step, time.perf_counter()
-    with open(run_dir / "metrics.jsonl", "a") as metrics:
-        run = train(splits, config, corpus.vocab, run, run_dir, quiet, _on_step(metrics, config, corpus.vocab, quiet),
-                    stop)
+    with open(run_dir / "metrics.jsonl", "a") if reducer.is_root else contextlib.nullcontext() as metrics:
+        on_step = _on_step(metrics, config, corpus.vocab, quiet) if reducer.is_root else None
+        run = train(splits, config, corpus.vocab, run, run_dir, quiet, on_step, stop, reducer)
     seconds = time.perf_counter() - started
     return {"run_dir": str(run_dir), "step": run.step, "best_val": run.best_val,
             "chars_per_second": (run.step - start_step) * config.batch_size * config.seq_length / max(seconds, 1e-9)}

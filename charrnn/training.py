@@ -19,6 +19,9 @@ from .errors import CharrnnError
 from .evaluation import evaluate
 from .model import check_memory, dropout_masks, init_params, init_state, loss_and_grads
 from .optim import OPTIMIZERS, clip_grads, learning_rate
+from .parallel import SingleProcess
+
+SINGLE = SingleProcess()
 
 
 @dataclass
@@ -54,14 +57,20 @@ def resumed_run(checkpoint, rng):
                meta["best_val"] if meta["best_val"] is not None else math.inf, meta["initial_loss"], meta["elapsed"])
 
 
-def save(run, config, vocab, path):
-    if not all(np.isfinite(p).all() for p in run.params.values()):
-        raise CharrnnError(f"training diverged at step {run.step}: the update made weights non-finite; "
-                           f"{path} is untouched; try a lower --learning-rate")
-    meta = {"step": run.step, "window": run.window, "epoch": run.epoch, "rng": run.rng.bit_generator.state,
-            "best_val": run.best_val if math.isfinite(run.best_val) else None, "initial_loss": run.initial_loss,
-            "elapsed": run.elapsed, **run.extra}
-    save_checkpoint(path, Checkpoint(config, vocab, run.params, run.optimizer.slots, run.state, meta))
+def save(run, config, vocab, path, reducer=SINGLE):
+    """Write `path` on the root, with the whole batch's carried state gathered from the ranks."""
+    state = reducer.gather_rows(run.state)
+
+    def write():
+        if not all(np.isfinite(p).all() for p in run.params.values()):
+            raise CharrnnError(f"training diverged at step {run.step}: the update made weights non-finite; "
+                               f"{path} is untouched; try a lower --learning-rate")
+        meta = {"step": run.step, "window": run.window, "epoch": run.epoch, "rng": run.rng.bit_generator.state,
+                "best_val": run.best_val if math.isfinite(run.best_val) else None, "initial_loss": run.initial_loss,
+                "elapsed": run.elapsed, "ranks": reducer.size, **run.extra}
+        save_checkpoint(path, Checkpoint(config, vocab, run.params, run.optimizer.slots, state, meta))
+
+    reducer.on_root(write)
 
 
 def _kept(checkpoint_path):
@@ -80,66 +89,85 @@ def _guard(loss, norm, run, config, checkpoint_path):
                            f"initial loss ({limit:.3f}); {keep}; try a lower --learning-rate")
 
 
-def train_step(run, config, windows, checkpoint_path):
-    """One optimizer step on the next window; returns the window's loss (nats/char)."""
+def train_step(run, config, windows, checkpoint_path, reducer=SINGLE, want_stop=False):
+    """One optimizer step on the next window, over this rank's rows of the batch.
+
+    Returns (loss, stop): the whole batch's loss (nats/char), and whether any rank wants to
+    stop after this step, so that all of them stop together.
+    """
+    rows = slice(windows.rows.start, windows.rows.stop)
     if run.window == 0:
-        run.state = init_state(config, config.batch_size)  # a new epoch starts from zero state
+        run.state = init_state(config, len(windows.rows))  # a new epoch starts from zero state
     inputs, targets = windows[run.window]
     masks = dropout_masks(config, (config.seq_length, config.batch_size, config.hidden_size), run.rng)
-    result = loss_and_grads(run.params, config, inputs, targets, run.state, masks)
+    masks = masks and [mask[:, rows] for mask in masks]  # drawn for the whole batch: K does not change them
+    result = loss_and_grads(run.params, config, inputs, targets, run.state, masks, batch_total=config.batch_size)
+    reducer.sum_(list(result.grads.values()))
+    loss, stops = reducer.total([result.loss, want_stop])
     norm = clip_grads(result.grads, config.clip_mode, config.grad_clip)
     if run.initial_loss is None:
-        run.initial_loss = result.loss
-    _guard(result.loss, norm, run, config, checkpoint_path)
+        run.initial_loss = float(loss)
+    _guard(loss, norm, run, config, checkpoint_path)
     run.optimizer.update(run.params, result.grads, learning_rate(config, run.step), run.step)
     run.state, run.step = result.state, run.step + 1
     run.window = (run.window + 1) % windows.per_epoch
     run.epoch += run.window == 0
-    return result.loss
+    return float(loss), bool(stops)
 
 
-def _evaluate_and_save(run, config, vocab, splits, run_dir):
+def _validate(run, config, tokens, reducer):
+    """Validation loss (nats/char), each rank scoring its share of the evaluation streams."""
+    result = evaluate(run.params, config, tokens, max_chars=config.val_max_chars, share=reducer.share)
+    nats, chars = reducer.total([result.nats, result.chars])
+    return nats / chars
+
+
+def _evaluate_and_save(run, config, vocab, splits, run_dir, reducer=SINGLE):
     """Validation and `latest`/`best` at eval points, `latest` alone at checkpoint points."""
     if run.step % config.eval_every == 0 or run.step == config.max_steps:
-        val = evaluate(run.params, config, splits["val"], max_chars=config.val_max_chars).nats_per_char
+        val = _validate(run, config, splits["val"], reducer)
         if not math.isfinite(val):
             raise CharrnnError(f"training diverged at step {run.step}: validation loss is {val}; "
                                f"{_kept(run_dir / 'latest.npz')}; try a lower --learning-rate")
         improved, run.best_val = val < run.best_val, min(run.best_val, val)
-        save(run, config, vocab, run_dir / "latest.npz")
+        save(run, config, vocab, run_dir / "latest.npz", reducer)
         if improved:
-            save(run, config, vocab, run_dir / "best.npz")
+            save(run, config, vocab, run_dir / "best.npz", reducer)
         return val, True
     if config.checkpoint_every and run.step % config.checkpoint_every == 0:
-        save(run, config, vocab, run_dir / "latest.npz")
+        save(run, config, vocab, run_dir / "latest.npz", reducer)
         return None, True
     return None, False
 
 
-def train(splits, config, vocab, run, run_dir, quiet=False, on_step=None, stop=()):
+def train(splits, config, vocab, run, run_dir, quiet=False, on_step=None, stop=(), reducer=SINGLE):
     """Train until max_steps, max_time or `stop` is non-empty; `on_step(run, record, bar)` sees each step.
 
     `stop` is any container the caller may append to from elsewhere (the CLI's signal
     handler does): training then ends after the current step and saves `latest`. The
-    library itself installs no signal handlers, so it runs in any thread.
+    library itself installs no signal handlers, so it runs in any thread. `reducer` is
+    parallel.SingleProcess, or one rank's MPIReducer (see parallel.py).
     """
-    windows = Windows(splits["train"], config.batch_size, config.seq_length)
+    rows = reducer.rows(config.batch_size)
+    windows = Windows(splits["train"], config.batch_size, config.seq_length, rows)
+    run.state = [tuple(s[rows] for s in layer) for layer in run.state]  # this rank's streams
     chars_per_step = config.batch_size * config.seq_length
     latest, started, base_elapsed = run_dir / "latest.npz", time.perf_counter(), run.elapsed
     bar = tqdm(total=config.max_steps, initial=run.step, file=sys.stderr, disable=True if quiet else None,
                unit="step", dynamic_ncols=True)
     losses, interval_start, saved = [], started, True
     with np.errstate(all="ignore"):  # the guard reports overflow, in one line
-        while run.step < config.max_steps and not stop:
-            if config.max_time and time.perf_counter() - started >= config.max_time:
-                break
-            losses.append(train_step(run, config, windows, latest))
+        halt = False
+        while run.step < config.max_steps and not halt:
+            want_stop = bool(stop) or (config.max_time and time.perf_counter() - started >= config.max_time)
+            loss, halt = train_step(run, config, windows, latest, reducer, want_stop)
+            losses.append(loss)
             now = time.perf_counter()
             run.elapsed = base_elapsed + now - started
             speed = chars_per_step * len(losses) / max(now - interval_start, 1e-9)
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.3f}", chars_s=f"{speed:,.0f}", refresh=False)
-            val, saved = _evaluate_and_save(run, config, vocab, splits, run_dir)
+            val, saved = _evaluate_and_save(run, config, vocab, splits, run_dir, reducer)
             record = None
             if run.step % config.log_every == 0 or val is not None:
                 record = {"step": run.step, "epoch": run.epoch, "train_loss": float(np.mean(losses)),
@@ -150,5 +178,5 @@ def train(splits, config, vocab, run, run_dir, quiet=False, on_step=None, stop=(
                 on_step(run, record, bar)
     bar.close()
     if not saved:
-        save(run, config, vocab, latest)  # stopped between saves: keep every finished step
+        save(run, config, vocab, latest, reducer)  # stopped between saves: keep every finished step
     return run

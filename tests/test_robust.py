@@ -90,15 +90,15 @@ def test_library_trains_outside_the_main_thread(tmp_path, corpus_file):
     assert outcome["summary"]["step"] == 5 and signal.getsignal(signal.SIGINT) is handler
 
 
-class StopAfter:
-    """A stop request that arrives once the loop has asked `steps` times."""
+class StopDuring:
+    """A stop request that arrives while step `step` runs (the loop looks once a step)."""
 
-    def __init__(self, steps):
-        self.steps = steps
+    def __init__(self, step):
+        self.looks, self.step = 0, step
 
     def __bool__(self):
-        self.steps -= 1
-        return self.steps < 0
+        self.looks += 1
+        return self.looks >= self.step
 
 
 def test_stop_request_ends_training_and_saves(tmp_path, corpus_file):
@@ -106,7 +106,7 @@ def test_stop_request_ends_training_and_saves(tmp_path, corpus_file):
     from charrnn.runs import run_training
 
     config = load_config(flags={"hidden_size": 8, "num_layers": 1, "batch_size": 4, "seq_length": 16})
-    summary = run_training([str(corpus_file)], config, tmp_path / "run", quiet=True, stop=StopAfter(3))
+    summary = run_training([str(corpus_file)], config, tmp_path / "run", quiet=True, stop=StopDuring(3))
     assert summary["step"] == 3 and load_checkpoint(tmp_path / "run" / "latest.npz").meta["step"] == 3
 
 
