@@ -148,6 +148,7 @@ def main():
     parser.add_argument("--torch", action="store_true", help="time PyTorch on the same batches")
     parser.add_argument("--corpus-scale", action="store_true", help="the 200 MB corpus benchmark instead")
     parser.add_argument("--parallel", action="store_true", help="the data-parallel (mpiexec) benchmark instead")
+    parser.add_argument("--cell-order", action="store_true", help="per-step learning of rnn, lstm, gru instead")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -159,6 +160,9 @@ def main():
     if args.parallel:
         from parallel import main as parallel_main
         return parallel_main(args)
+    if args.cell_order:
+        from cell_order import main as cell_order_main
+        return cell_order_main(args)
     if not Path(args.corpus).is_file():
         sys.exit(f"no corpus at {args.corpus}; pass --corpus PATH")
     print(f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, numpy {np.__version__}, "

@@ -56,8 +56,13 @@ def tanh_(a, out=None):
     return out
 
 
-def init_weights(shape, rng, config, dtype):
-    """A weight matrix as `config.init` says: uniform(±init_scale) or normal(0, init_scale)."""
+def init_weights(shape, rng, config, dtype, fan_in=None):
+    """A weight matrix as `config.init` says: uniform(±init_scale), normal(0, init_scale), or
+    lecun, uniform(±√(3 / fan_in)), whose variance 1/fan_in keeps a layer's pre-activations
+    at the scale of its inputs whatever its width (fan_in: the matrix's input rows)."""
+    if config.init == "lecun":
+        limit = np.sqrt(3 / (fan_in or shape[0]))
+        return rng.uniform(-limit, limit, shape).astype(dtype)
     if config.init == "normal":
         return (rng.standard_normal(shape) * config.init_scale).astype(dtype)
     return rng.uniform(-config.init_scale, config.init_scale, shape).astype(dtype)
@@ -129,7 +134,8 @@ def lstm_init(input_size, hidden_size, rng, config):
     forget = 0 if coupled else 1
     params["b"][forget * hidden_size:(forget + 1) * hidden_size] = 1  # remember by default
     if config.peephole:
-        params["peep"] = init_weights((2 if coupled else 3, hidden_size), rng, config, params["b"].dtype)
+        params["peep"] = init_weights((2 if coupled else 3, hidden_size), rng, config, params["b"].dtype,
+                                      fan_in=hidden_size)  # diagonal: small next to Wh's H inputs
     return params
 
 

@@ -18,13 +18,21 @@ MODEL = ["--hidden-size", "16", "--num-layers", "2", "--batch-size", "8", "--seq
          "--quiet"]
 
 
+# Ranks print to one pipe and their lines can interleave, so rank 0 prints for all of them.
+GATHER = ("from mpi4py import MPI\n"
+          "def report(value):\n"
+          "    values = MPI.COMM_WORLD.gather(str(value))\n"
+          "    if MPI.COMM_WORLD.rank == 0:\n"
+          "        print(' '.join(values))\n")
+
+
 @pytest.fixture(scope="module", autouse=True)
 def mpi_starts():
     pytest.importorskip("mpi4py", reason="mpi4py is not installed (pip install 'charrnn[mpi]')")
     if MPIEXEC is None:
         pytest.skip("no mpiexec on PATH or beside Python")
-    probe = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-c", "from mpi4py import MPI; "
-                            "print(MPI.COMM_WORLD.size)"], capture_output=True, text=True, timeout=60)
+    probe = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-c", GATHER + "report(MPI.COMM_WORLD.size)"],
+                           capture_output=True, text=True, timeout=60)
     if probe.returncode != 0 or probe.stdout.split() != ["2", "2"]:
         pytest.skip(f"MPI cannot start two ranks here: {probe.stderr.strip()[:200]}")
 
@@ -130,7 +138,7 @@ def test_without_mpi4py_one_line_says_what_to_install(corpus_file):
 
 
 def test_each_rank_gets_its_share_of_blas_threads_unless_told():
-    code = "import os, charrnn.cli; print(os.environ.get('OPENBLAS_NUM_THREADS'))"
+    code = "import os, charrnn.cli\n" + GATHER + "report(os.environ.get('OPENBLAS_NUM_THREADS'))"
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                                                               "MKL_NUM_THREADS")}
     share = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-c", code], capture_output=True, text=True, env=env,
@@ -139,7 +147,7 @@ def test_each_rank_gets_its_share_of_blas_threads_unless_told():
     told = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-c", code], capture_output=True, text=True,
                           env={**env, "OPENBLAS_NUM_THREADS": "3"}, timeout=60)
     assert told.stdout.split() == ["3", "3"]
-    alone = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    alone = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)  # size 1
     assert alone.stdout.split() == ["None"]
 
 
