@@ -147,7 +147,10 @@ def train(paths, config_path, run_dir, resume, overwrite, allow_corpus_change, c
     if reducer.is_root:
         best = f"best validation {summary['best_val']:.4f} nats/char, " if math.isfinite(summary["best_val"]) else ""
         ranks = f" on {reducer.size} ranks" if reducer.size > 1 else ""
-        click.echo(f"step {summary['step']}: {best}{summary['chars_per_second']:,.0f} chars/s{ranks}", err=True)
+        early = (f" (stopped early: no better validation in {config.patience} evaluations)"
+                 if summary["stopped_early"] else "")
+        click.echo(f"step {summary['step']}{early}: {best}{summary['chars_per_second']:,.0f} chars/s{ranks}",
+                   err=True)
         click.echo(summary["run_dir"])
 
 

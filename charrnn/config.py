@@ -87,6 +87,8 @@ class Config:
     sample_every: int = setting(0, "steps between short samples printed to stderr; 0 = never", NON_NEGATIVE)
     random_seed: int = setting(1234, "seeds the one RNG behind init, dropout and samples during training",
                                NON_NEGATIVE)
+    patience: int = setting(5, "stop early after this many evaluations without a better validation loss; "
+                            "0 = never", NON_NEGATIVE)
     divergence_factor: float = setting(3.0, "stop if the loss exceeds this x its initial value (char-rnn's 3); "
                                        "0 = off", NON_NEGATIVE)
 
@@ -98,7 +100,7 @@ FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 # Settings that may change when a run is resumed: they say how long and how loudly to
 # train, not what is trained, so the resumed steps are the same as uninterrupted ones.
 RESUMABLE = {"max_steps", "max_time", "eval_every", "checkpoint_every", "log_every", "sample_every",
-             "divergence_factor"}
+             "divergence_factor", "patience"}
 
 
 def _checked(name, value):

@@ -89,13 +89,32 @@ def _load_everywhere(load, reducer):
     return corpus
 
 
+def overfitting(record, run, config):
+    """A one-line warning when validation is well above training loss and no longer improving."""
+    gap = record["val_loss"] - record["train_loss"]
+    if run.stale_evals and gap > OVERFIT_GAP:
+        return (f"train {record['train_loss']:.2f}, validation {record['val_loss']:.2f} and not improving: "
+                f"overfitting; try --dropout {min(config.dropout + 0.2, 0.5):.1f} or a smaller --hidden-size "
+                f"(now {config.hidden_size})")
+    return None
+
+
+OVERFIT_GAP = 0.1  # nats/char between validation and training loss that counts as overfitting
+
+
 def _on_step(metrics, config, vocab, quiet):
-    """Per step: a metrics.jsonl line (and a plain progress line) per interval, samples if asked."""
+    """Per step: a metrics.jsonl line (and a plain progress line) per interval, samples if asked,
+    and at most one overfitting warning."""
+    warned = []
 
     def on_step(run, record, bar):
         if record is not None:
             metrics.write(json.dumps(record) + "\n")
             metrics.flush()
+            warning = "val_loss" in record and not warned and overfitting(record, run, config)
+            if warning and not quiet:
+                warned.append(warning)
+                bar.write(f"warning: {warning}", file=sys.stderr)
             if bar.disable and not quiet:
                 val = f" | val {record['val_loss']:.4f}" if "val_loss" in record else ""
                 print(f"step {run.step}/{config.max_steps} | epoch {run.epoch} | loss {record['train_loss']:.4f}"
@@ -150,4 +169,5 @@ def run_training(paths, config, run_dir=None, checkpoint=None, overwrite=False, 
         run = train(splits, config, corpus.vocab, run, run_dir, quiet, on_step, stop, reducer)
     seconds = time.perf_counter() - started
     return {"run_dir": str(run_dir), "step": run.step, "best_val": run.best_val,
+            "stopped_early": bool(config.patience and run.stale_evals >= config.patience),
             "chars_per_second": (run.step - start_step) * config.batch_size * config.seq_length / max(seconds, 1e-9)}

@@ -36,6 +36,7 @@ class Run:
     window: int = 0  # index of the next window within the epoch
     epoch: int = 0
     best_val: float = math.inf
+    stale_evals: int = 0  # evaluations since the best one, for early stopping
     initial_loss: float = None
     elapsed: float = 0.0
     extra: dict = field(default_factory=dict)  # corpus description, carried into the metadata
@@ -54,7 +55,8 @@ def resumed_run(checkpoint, rng):
     optimizer = OPTIMIZERS[checkpoint.config.optimizer](checkpoint.params, checkpoint.config)
     optimizer.slots = checkpoint.slots
     return Run(checkpoint.params, optimizer, checkpoint.state, rng, meta["step"], meta["window"], meta["epoch"],
-               meta["best_val"] if meta["best_val"] is not None else math.inf, meta["initial_loss"], meta["elapsed"])
+               meta["best_val"] if meta["best_val"] is not None else math.inf, meta.get("stale_evals", 0),
+               meta["initial_loss"], meta["elapsed"])
 
 
 def save(run, config, vocab, path, reducer=SINGLE):
@@ -66,7 +68,8 @@ def save(run, config, vocab, path, reducer=SINGLE):
             raise CharrnnError(f"training diverged at step {run.step}: the update made weights non-finite; "
                                f"{path} is untouched; try a lower --learning-rate")
         meta = {"step": run.step, "window": run.window, "epoch": run.epoch, "rng": run.rng.bit_generator.state,
-                "best_val": run.best_val if math.isfinite(run.best_val) else None, "initial_loss": run.initial_loss,
+                "best_val": run.best_val if math.isfinite(run.best_val) else None, "stale_evals": run.stale_evals,
+                "initial_loss": run.initial_loss,
                 "elapsed": run.elapsed, "ranks": reducer.size, **run.extra}
         save_checkpoint(path, Checkpoint(config, vocab, run.params, run.optimizer.slots, state, meta))
 
@@ -130,6 +133,7 @@ def _evaluate_and_save(run, config, vocab, splits, run_dir, reducer=SINGLE):
             raise CharrnnError(f"training diverged at step {run.step}: validation loss is {val}; "
                                f"{_kept(run_dir / 'latest.npz')}; try a lower --learning-rate")
         improved, run.best_val = val < run.best_val, min(run.best_val, val)
+        run.stale_evals = 0 if improved else run.stale_evals + 1
         save(run, config, vocab, run_dir / "latest.npz", reducer)
         if improved:
             save(run, config, vocab, run_dir / "best.npz", reducer)
@@ -168,6 +172,7 @@ def train(splits, config, vocab, run, run_dir, quiet=False, on_step=None, stop=(
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.3f}", chars_s=f"{speed:,.0f}", refresh=False)
             val, saved = _evaluate_and_save(run, config, vocab, splits, run_dir, reducer)
+            halt = halt or bool(config.patience and run.stale_evals >= config.patience)  # the same on every rank
             record = None
             if run.step % config.log_every == 0 or val is not None:
                 record = {"step": run.step, "epoch": run.epoch, "train_loss": float(np.mean(losses)),

@@ -171,3 +171,42 @@ def test_windows_read_the_same_without_pread(tmp_path, monkeypatch):
     with_pread = [tokens.read(a, b).tolist() for a, b in [(0, 10), (500, 900), (790, 800)]]
     monkeypatch.delattr(os, "pread")
     assert [tokens.read(a, b).tolist() for a, b in [(0, 10), (500, 900), (790, 800)]] == with_pread
+
+
+@pytest.fixture
+def random_letters(tmp_path):
+    """Text a model can memorise but never generalise from: validation stays at ln 10 nats."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "random.txt"
+    path.write_text("".join(rng.choice(list("abcdefghij"), 2000)))
+    return path
+
+
+MEMORISE = ["--hidden-size", "128", "--num-layers", "1", "--batch-size", "4", "--seq-length", "32",
+            "--eval-every", "25", "--optimizer", "adam", "--learning-rate", "0.01", "--val-fraction", "0.2"]
+
+
+def test_overfitting_is_stopped_early_and_named(tmp_path, random_letters):
+    result = invoke("train", random_letters, *MEMORISE, "--max-steps", "600", "--patience", "3",
+                    "--run-dir", tmp_path / "run")
+    assert result.exit_code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "overfitting; try --dropout 0.2 or a smaller --hidden-size (now 128)" in warnings[0]
+    summary = result.stderr.strip().splitlines()[-1]
+    assert "(stopped early: no better validation in 3 evaluations)" in summary
+    ck = load_checkpoint(tmp_path / "run" / "latest.npz")
+    assert ck.meta["step"] < 600 and ck.meta["stale_evals"] == 3
+    assert load_checkpoint(tmp_path / "run" / "best.npz").meta["stale_evals"] == 0
+
+
+def test_patience_zero_trains_on_and_resume_keeps_the_count(tmp_path, random_letters):
+    straight = invoke("train", random_letters, *MEMORISE, "--max-steps", "200", "--patience", "0", "--quiet",
+                      "--run-dir", tmp_path / "a")
+    assert straight.exit_code == 0 and load_checkpoint(tmp_path / "a" / "latest.npz").meta["step"] == 200
+    assert invoke("train", random_letters, *MEMORISE, "--max-steps", "100", "--patience", "0", "--quiet",
+                  "--run-dir", tmp_path / "b").exit_code == 0
+    resumed = invoke("train", "--resume", tmp_path / "b", "--max-steps", "200", "--quiet")
+    assert resumed.exit_code == 0
+    a, b = load_checkpoint(tmp_path / "a" / "latest.npz"), load_checkpoint(tmp_path / "b" / "latest.npz")
+    assert a.meta["stale_evals"] == b.meta["stale_evals"] > 0
+    assert all((a.params[k] == b.params[k]).all() for k in a.params)
