@@ -8,9 +8,7 @@ import codecs
 import json
 import math
 import os
-import signal
 import sys
-from contextlib import contextmanager
 
 from .launcher import RANK_VARIABLES, default_blas_threads, first_int
 
@@ -22,6 +20,7 @@ from . import __version__  # noqa: E402
 from .checkpoint import find_checkpoint, load_checkpoint  # noqa: E402
 from .config import FIELDS, load_config  # noqa: E402
 from .errors import CharrnnError  # noqa: E402
+from .interrupts import Interrupted, stop_requests  # noqa: E402
 from .malloc import keep_freed_memory  # noqa: E402
 
 
@@ -59,7 +58,8 @@ def config_options(command):
         flag = "--" + name.replace("_", "-")
         is_bool = field.type is bool
         decls = [f"{flag}/--no-{flag[2:]}"] if is_bool else [flag]
-        command = click.option(*decls, name, type=None if is_bool else field.type, default=None,
+        kind = str if field.metadata["parse"] else field.type  # parsed by the config, e.g. --max-time 10m
+        command = click.option(*decls, name, type=None if is_bool else kind, default=None,
                                help=f"{field.metadata['help']} [default: {field.default!r}]")(command)
     return command
 
@@ -79,36 +79,6 @@ def unescape(text, option):
                                  param_hint=option) from None
 
 
-class Interrupted(CharrnnError):
-    """Training stopped by a signal, after saving: the exit status says which one."""
-
-    def __init__(self, signum, step, checkpoint_path):
-        super().__init__(f"interrupted by {signal.Signals(signum).name} at step {step}; checkpoint saved to "
-                         f"{checkpoint_path}")
-        self.exit_code = 128 + signum
-
-
-@contextmanager
-def stop_requests():
-    """Collects SIGINT/SIGTERM in a list so training can save and stop; a second signal exits at once.
-
-    Only the CLI owns signals: the library polls the list and never installs a handler.
-    """
-    received = []
-
-    def handler(signum, frame):
-        if received:
-            os._exit(128 + signum)  # the checkpoint is written atomically, so nothing is corrupted
-        received.append(signum)
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield received
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="charrnn")
 def cli():
@@ -126,22 +96,35 @@ def cli():
 @click.option("--allow-corpus-change", is_flag=True, help="With --resume, fine-tune on text that differs.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Where encoded corpora are cached.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
+@click.option("--time", "budget", metavar="DURATION",
+              help="A complete plan for this budget (90s, 10m, 1h): model size and recipe measured on this machine; "
+                   "explicit settings win.")
 @config_options
-def train(paths, config_path, run_dir, resume, overwrite, allow_corpus_change, cache_dir, quiet, **flags):
+def train(paths, config_path, run_dir, resume, overwrite, allow_corpus_change, cache_dir, quiet, budget, **flags):
     """Train on PATHS (files, directories or globs); prints the run directory.
 
     Under `mpiexec -n K` the K ranks train one model together (see the README).
     """
     from .parallel import make_reducer
-    from .runs import run_training
+    from .runs import default_run_dir, run_training
 
     flags = {k: v for k, v in flags.items() if v is not None}
     checkpoint = load_checkpoint(find_checkpoint(resume)) if resume else None
     config = load_config(config_path, flags, base=checkpoint.config if checkpoint else None)
+    reason = None
+    if budget is not None:
+        if checkpoint:
+            raise click.UsageError("--time plans a new run; give a resumed run more time with --max-time")
+        from .corpus import default_cache_dir
+        from .plan import plan_run
+
+        cache = cache_dir or default_cache_dir(run_dir or default_run_dir(list(paths)))
+        config, reason = plan_run(list(paths), config_path, flags, budget, cache)
+        click.echo(reason, err=True)
     reducer = make_reducer()
     with stop_requests() as stop:
         summary = run_training(list(paths), config, run_dir, checkpoint, overwrite, allow_corpus_change, cache_dir,
-                               quiet, stop, reducer)
+                               quiet, stop, reducer, reason)
     if stop:
         raise Interrupted(stop[0], summary["step"], os.path.join(summary["run_dir"], "latest.npz"))
     if reducer.is_root:

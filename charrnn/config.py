@@ -26,8 +26,26 @@ def choice(names):
     return (lambda v: v in names, f"must be one of: {', '.join(names)}")
 
 
-def setting(default, reason, check=None):
-    return field(default=default, metadata={"help": reason, "check": check})
+def setting(default, reason, check=None, parse=None):
+    """A config field; `parse` turns a string (YAML or a flag) into its value."""
+    return field(default=default, metadata={"help": reason, "check": check, "parse": parse})
+
+
+def parse_duration(text):
+    """Seconds in '90', '90s', '10m', '1h', '1h30m' or '2.5m'; raises ValueError otherwise."""
+    units, total, number = {"s": 1, "m": 60, "h": 3600}, 0.0, ""
+    for ch in str(text).strip().lower():
+        if ch.isdigit() or ch == ".":
+            number += ch
+        elif ch in units and number:
+            total, number = total + float(number) * units[ch], ""
+        else:
+            raise ValueError(text)
+    total += float(number) if number else 0.0
+    if not math.isfinite(total) or not str(text).strip():
+        raise ValueError(text)
+    return total
+
 
 
 @dataclass(frozen=True)
@@ -73,6 +91,8 @@ class Config:
     lr_decay: float = setting(0.97, "char-rnn's decay factor for the step schedule",
                               (lambda v: 0 < v <= 1, "must be in (0, 1]"))
     lr_decay_every: int = setting(1000, "steps per decay period of the step and cosine schedules", POSITIVE)
+    warmup_steps: int = setting(0, "steps of linear warm-up from 0 to learning_rate before the schedule",
+                                NON_NEGATIVE)
     min_lr: float = setting(0.0, "where the cosine schedule ends", NON_NEGATIVE)
     rmsprop_decay: float = setting(0.95, "char-rnn's RMSProp decay", FRACTION)
     grad_clip: float = setting(5.0, "min-char-rnn's ±5; 0 turns clipping off", NON_NEGATIVE)
@@ -80,7 +100,8 @@ class Config:
                              choice(["value", "norm"]))
     # --- run ---
     max_steps: int = setting(2000, "a few minutes of training with the defaults", POSITIVE)
-    max_time: float = setting(0.0, "stop after this many seconds; 0 = no limit", NON_NEGATIVE)
+    max_time: float = setting(0.0, "stop after this long: seconds, or 90s, 10m, 1h30m; 0 = no limit", NON_NEGATIVE,
+                              parse_duration)
     eval_every: int = setting(200, "steps between full validation passes (and checkpoints)", POSITIVE)
     checkpoint_every: int = setting(0, "steps between saves of `latest`; 0 = at every evaluation", NON_NEGATIVE)
     log_every: int = setting(50, "steps between metrics.jsonl lines", POSITIVE)
@@ -106,7 +127,13 @@ RESUMABLE = {"max_steps", "max_time", "eval_every", "checkpoint_every", "log_eve
 def _checked(name, value):
     if name not in FIELDS:
         raise CharrnnError(f"unknown config key {name!r} (valid keys: {', '.join(FIELDS)})")
-    kind = FIELDS[name].type
+    kind, parse = FIELDS[name].type, FIELDS[name].metadata["parse"]
+    if parse and isinstance(value, str):
+        try:
+            value = parse(value)
+        except ValueError:
+            raise CharrnnError(f"config key {name!r} must be a duration such as 90s, 10m or 1h, "
+                               f"got {value!r}") from None
     ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value, ok = float(value), True

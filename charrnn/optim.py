@@ -26,7 +26,11 @@ def clip_grads(grads, mode, value):
 
 
 def learning_rate(config, step):
-    """The learning rate for 0-based `step`: constant, step decay, or cosine to min_lr."""
+    """The learning rate for 0-based `step`: a linear warm-up over warmup_steps, then constant,
+    step decay, or cosine to min_lr (counted from the end of the warm-up)."""
+    if step < config.warmup_steps:
+        return config.learning_rate * (step + 1) / config.warmup_steps
+    step -= config.warmup_steps
     if config.lr_schedule == "step":
         return config.learning_rate * config.lr_decay ** (step // config.lr_decay_every)
     if config.lr_schedule == "cosine":

@@ -128,9 +128,10 @@ def _on_step(metrics, config, vocab, quiet):
 
 
 def run_training(paths, config, run_dir=None, checkpoint=None, overwrite=False, allow_corpus_change=False,
-                 cache_dir=None, quiet=False, stop=(), reducer=SINGLE):
+                 cache_dir=None, quiet=False, stop=(), reducer=SINGLE, plan=None):
     """Load the corpus, set up or resume the run directory, train until done or `stop` is
-    non-empty (see training.train). Returns a summary dict.
+    non-empty (see training.train). Returns a summary dict. `plan`, the reason for a
+    planned config, heads config.yaml as comments.
 
     Under MPI (`reducer`, see parallel.py) every rank calls this; only the root writes the
     run directory, metrics and progress.
@@ -159,8 +160,9 @@ def run_training(paths, config, run_dir=None, checkpoint=None, overwrite=False, 
     else:
         reducer.on_root(lambda: _prepare_dir(run_dir, overwrite))
         run = new_run(config, corpus.vocab.size, rng)
-    reducer.on_root(lambda: (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False,
-                                                                                allow_unicode=True)))
+    header = "".join(f"# {line}\n" for line in (plan or "").splitlines())
+    reducer.on_root(lambda: (run_dir / "config.yaml").write_text(
+        header + yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True)))
     run.extra["corpus"] = {"paths": [os.path.abspath(p) for p in paths], "content_hash": corpus.content_hash,
                            "files": [f.__dict__ for f in corpus.files]}
     start_step, started = run.step, time.perf_counter()

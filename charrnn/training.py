@@ -77,19 +77,20 @@ def save(run, config, vocab, path, reducer=SINGLE):
 
 
 def _kept(checkpoint_path):
-    return f"the last checkpoint ({checkpoint_path}) is untouched" if checkpoint_path.exists() else "nothing was saved"
+    if checkpoint_path and checkpoint_path.exists():
+        return f"the last checkpoint ({checkpoint_path}) is untouched"
+    return "nothing was saved"
 
 
 def _guard(loss, norm, run, config, checkpoint_path):
     """Stop on a non-finite or exploding loss, leaving the last good checkpoint untouched."""
-    keep = _kept(checkpoint_path)
     if not (math.isfinite(loss) and math.isfinite(norm)):
-        raise CharrnnError(f"training diverged at step {run.step + 1}: non-finite loss or gradient; {keep}; "
-                           "try a lower --learning-rate")
+        raise CharrnnError(f"training diverged at step {run.step + 1}: non-finite loss or gradient; "
+                           f"{_kept(checkpoint_path)}; try a lower --learning-rate")
     limit = config.divergence_factor * run.initial_loss
     if config.divergence_factor and loss > limit:
         raise CharrnnError(f"training diverged at step {run.step + 1}: loss {loss:.3f} > divergence_factor × "
-                           f"initial loss ({limit:.3f}); {keep}; try a lower --learning-rate")
+                           f"initial loss ({limit:.3f}); {_kept(checkpoint_path)}; try a lower --learning-rate")
 
 
 def train_step(run, config, windows, checkpoint_path, reducer=SINGLE, want_stop=False):
@@ -125,9 +126,10 @@ def _validate(run, config, tokens, reducer):
     return nats / chars
 
 
-def _evaluate_and_save(run, config, vocab, splits, run_dir, reducer=SINGLE):
-    """Validation and `latest`/`best` at eval points, `latest` alone at checkpoint points."""
-    if run.step % config.eval_every == 0 or run.step == config.max_steps:
+def _evaluate_and_save(run, config, vocab, splits, run_dir, reducer=SINGLE, last=False):
+    """Validation and `latest`/`best` at eval points and at the `last` step, `latest` alone at
+    checkpoint points."""
+    if run.step % config.eval_every == 0 or run.step == config.max_steps or last:
         val = _validate(run, config, splits["val"], reducer)
         if not math.isfinite(val):
             raise CharrnnError(f"training diverged at step {run.step}: validation loss is {val}; "
@@ -171,7 +173,7 @@ def train(splits, config, vocab, run, run_dir, quiet=False, on_step=None, stop=(
             speed = chars_per_step * len(losses) / max(now - interval_start, 1e-9)
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.3f}", chars_s=f"{speed:,.0f}", refresh=False)
-            val, saved = _evaluate_and_save(run, config, vocab, splits, run_dir, reducer)
+            val, saved = _evaluate_and_save(run, config, vocab, splits, run_dir, reducer, last=halt)
             halt = halt or bool(config.patience and run.stale_evals >= config.patience)  # the same on every rank
             record = None
             if run.step % config.log_every == 0 or val is not None:

@@ -116,7 +116,7 @@ BAD_INPUTS = [  # (name, argv with {placeholders}, expected message fragment)
     ("train negative random seed", [*TRAIN, "--random-seed", "-1"], "random_seed' must be >= 0"),
     ("nan learning rate", [*TRAIN, "--learning-rate", "nan"], "learning_rate' must be a finite number"),
     ("inf init scale", [*TRAIN, "--init-scale", "inf"], "init_scale' must be a finite number"),
-    ("inf max time", [*TRAIN, "--max-time", "inf"], "max_time' must be a finite number"),
+    ("inf max time", [*TRAIN, "--max-time", "inf"], "max_time' must be a duration such as 90s"),
     ("nan dropout in yaml", [*TRAIN, "--config", "nan.yaml"], "dropout' must be a finite number"),
     ("null in yaml", [*TRAIN, "--config", "null.yaml"], "'cell' must be str"),
     ("empty cell", [*TRAIN, "--cell", ""], "must be one of"),
@@ -137,6 +137,11 @@ BAD_INPUTS = [  # (name, argv with {placeholders}, expected message fragment)
     ("empty eval stdin", ["eval", *CK, "-"], "at least 2 characters"),
     ("train empty path", ["train", "", *TINY], "empty path"),
     ("resume nothing", ["train", "--resume", "nope"], "no such checkpoint"),
+    ("time not a duration", [*TRAIN, "--time", "soon"], "'soon' is not a duration"),
+    ("time zero", [*TRAIN, "--time", "0"], "'0' is not a duration"),
+    ("time empty", [*TRAIN, "--time", ""], "is not a duration"),
+    ("max-time bad unit", [*TRAIN, "--max-time", "10q"], "must be a duration such as 90s"),
+    ("max-time negative", [*TRAIN, "--max-time", "-5"], "must be a duration such as 90s"),
 ]
 
 

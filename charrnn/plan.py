@@ -1,0 +1,107 @@
+"""`charrnn train FILE --time 10m`: a complete training plan for a wall-clock budget.
+
+`plan()` is a pure function of the budget, the corpus size and the measured seconds per
+step of each candidate width; its choices are the data below, each measured (README,
+"Training for a time budget"). `probe()` measures those step times on this machine, on the
+real recipe, in the first seconds of the budget. Explicit settings always win: the CLI
+applies the plan under them.
+"""
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+
+from .config import parse_duration
+from .errors import CharrnnError
+
+# The recipe every plan shares, and why.
+RECIPE = dict(
+    cell="lstm", num_layers=2,    # LSTM 2×H: the best text per minute among the cells measured
+    batch_size=32, seq_length=100,  # 3,200 characters a step, 100 of context for BPTT
+    optimizer="adam", lr_schedule="cosine",  # decays to the deadline, from learning_rate(width) below
+    clip_mode="norm", grad_clip=5.0,  # global-norm clipping: 1.792 against element-wise 1.853 (1,000 steps)
+)
+WIDTHS = (128, 256, 384)  # the widths the planner chooses among
+BASE_LR, BASE_WIDTH = 0.01, 128  # Adam 0.01 at 2x128: 1.640 in one minute, against 2.007 at 2e-3
+# The widest model that still gets this many updates in the budget wins. Measured on
+# tiny-shakespeare: 2x256 lost to 2x128 with 1,105 steps (3 min: 1.571 vs 1.539) and won with
+# 2,862 (8 min: 1.466 vs 1.514), so the crossover lies between them.
+MIN_STEPS = 2000
+EVAL_SHARE = 0.05  # of the budget, at most, spent on validation
+EVAL_SPEED = 2.5  # evaluation's chars/s over training's (the README's speed tables: 2.4-2.6)
+MAX_EVALS = 10
+STEP_MARGIN = 1.1  # a step in a run measured up to 10% slower than in the probe (logging, masks)
+# (epochs the plan will see, dropout): more passes over the text need more regularisation
+DROPOUT = ((2, 0.0), (6, 0.1), (math.inf, 0.2))
+
+
+def plan(seconds, train_chars, val_chars, step_seconds, probe_seconds=0.0):
+    """(overrides, reason) for a budget of `seconds`, splits of `train_chars` and `val_chars`
+    (as validation will score them), and `step_seconds` {width: measured seconds per step}."""
+    budget = seconds - probe_seconds
+    steps = {width: int(budget * (1 - EVAL_SHARE) / (t * STEP_MARGIN)) for width, t in step_seconds.items()}
+    fits = [width for width in sorted(steps) if steps[width] >= MIN_STEPS]
+    width = fits[-1] if fits else min(steps)
+    max_steps = max(steps[width], 1)
+    chars_per_step = RECIPE["batch_size"] * RECIPE["seq_length"]
+    epochs = max_steps * chars_per_step / max(train_chars, 1)
+    chars_per_second = chars_per_step / step_seconds[width]
+    eval_seconds = val_chars / (EVAL_SPEED * chars_per_second)
+    evals = int(min(MAX_EVALS, max(1, EVAL_SHARE * budget / eval_seconds)))
+    lr = BASE_LR * BASE_WIDTH / width  # Adam's step on wider layers shrinks as 1/width
+    warmup = min(200, max_steps // 10)
+    overrides = dict(RECIPE, hidden_size=width, learning_rate=lr, min_lr=lr / 10, warmup_steps=warmup,
+                     lr_decay_every=max(1, max_steps - warmup), dropout=next(d for e, d in DROPOUT if epochs < e),
+                     max_steps=max_steps, max_time=budget, eval_every=max(1, max_steps // evals))
+    reason = (f"plan for {seconds:.0f} s: LSTM 2x{width} ({chars_per_second:,.0f} chars/s measured here, "
+              f"{max_steps:,} steps, {epochs:.1f} epochs of {train_chars:,} chars), the widest to get >= "
+              f"{MIN_STEPS} steps; dropout {overrides['dropout']}; Adam {lr:.2g}, warm-up {warmup} steps, cosine to "
+              f"{lr / 10:.2g} at the deadline; {evals} validation(s)")
+    return overrides, reason
+
+
+def plan_run(paths, config_path, flags, budget, cache_dir):
+    """The config for `--time budget`: defaults < the measured plan < YAML < flags, and its reason."""
+    from .config import load_config, load_yaml, make_config
+    from .corpus import load_corpus, split
+
+    try:
+        seconds = parse_duration(budget)
+    except ValueError:
+        seconds = 0
+    if not seconds > 0:
+        raise CharrnnError(f"--time {budget!r} is not a duration such as 90s, 10m or 1h")
+    if not paths:
+        raise CharrnnError("name a text file to train on")
+    started = time.perf_counter()
+    explicit = load_config(config_path, flags, base=make_config(RECIPE))  # the recipe under the user's settings
+    corpus = load_corpus(paths, explicit, cache_dir)
+    fixed_width = "hidden_size" in flags or (config_path and "hidden_size" in load_yaml(config_path))
+    step_seconds = probe(explicit, corpus.vocab.size, (explicit.hidden_size,) if fixed_width else WIDTHS)
+    splits = split(corpus.ids, explicit)
+    val_chars = min(len(splits["val"]), explicit.val_max_chars or len(splits["val"]))
+    overrides, reason = plan(seconds, len(splits["train"]), val_chars, step_seconds, time.perf_counter() - started)
+    return load_config(config_path, flags, base=make_config(overrides)), reason
+
+
+def probe(config, vocab_size, widths=WIDTHS, steps=3):
+    """Measured seconds per training step of the recipe at each width (one warm-up step first)."""
+    from .batches import Windows
+    from .corpus import Tokens
+    from .training import new_run, train_step
+
+    step_seconds = {}
+    for width in widths:
+        probed = dataclasses.replace(config, hidden_size=width, dropout=0.0)
+        rng = np.random.default_rng(0)
+        ids = Tokens(rng.integers(0, vocab_size, probed.batch_size * (probed.seq_length + 1) * 2).astype(np.int32))
+        run, windows = new_run(probed, vocab_size, rng), Windows(ids, probed.batch_size, probed.seq_length)
+        with np.errstate(all="ignore"):
+            train_step(run, probed, windows, None)
+            start = time.perf_counter()
+            for _ in range(steps):
+                train_step(run, probed, windows, None)
+        step_seconds[width] = (time.perf_counter() - start) / steps
+    return step_seconds

@@ -1,0 +1,76 @@
+"""--time DURATION: the planner's choices, the warm-up schedule, and the plan through the CLI."""
+
+import math
+
+import pytest
+import yaml
+
+from charrnn.config import make_config
+from charrnn.optim import learning_rate
+from charrnn.plan import MIN_STEPS, plan
+from conftest import invoke
+
+STEP_SECONDS = {128: 0.06, 256: 0.145, 384: 0.3}  # a 2-core machine's measured step times, rounded
+
+
+@pytest.mark.parametrize("seconds, width", [(20, 128), (60, 128), (180, 128), (480, 256), (1800, 384)])
+def test_plan_takes_the_widest_model_that_gets_enough_steps(seconds, width):
+    overrides, reason = plan(seconds, 1_000_000, 110_000, STEP_SECONDS)
+    assert overrides["hidden_size"] == width and f"2x{width}" in reason
+    assert overrides["max_steps"] >= MIN_STEPS or width == min(STEP_SECONDS)
+    assert overrides["max_steps"] * STEP_SECONDS[width] <= seconds  # the steps fit in the budget
+    assert overrides["max_time"] == seconds
+
+
+def test_plan_regularises_by_epochs_and_schedules_to_the_deadline():
+    short, _ = plan(60, 50_000_000, 110_000, STEP_SECONDS)
+    long, _ = plan(600, 100_000, 10_000, STEP_SECONDS)
+    assert short["dropout"] == 0.0 and long["dropout"] == 0.2
+    config = make_config(long)
+    steps = config.max_steps
+    assert learning_rate(config, 0) < learning_rate(config, config.warmup_steps - 1) == config.learning_rate
+    assert learning_rate(config, steps - 1) == pytest.approx(config.min_lr, rel=1e-3)  # decayed at the deadline
+
+
+def test_plan_spends_little_of_a_short_budget_on_validation():
+    overrides, _ = plan(20, 1_000_000, 110_000, {128: 0.05})
+    assert overrides["eval_every"] == overrides["max_steps"]  # one validation, at the end
+    overrides, _ = plan(3600, 1_000_000, 110_000, {128: 0.05})
+    assert overrides["max_steps"] // overrides["eval_every"] == 10
+
+
+def test_warm_up_then_schedule():
+    config = make_config({"learning_rate": 0.01, "warmup_steps": 4, "lr_schedule": "cosine", "lr_decay_every": 10})
+    rates = [learning_rate(config, step) for step in range(16)]
+    assert rates[:4] == pytest.approx([0.0025, 0.005, 0.0075, 0.01])
+    assert rates[4] == 0.01 and rates[14] == pytest.approx(0.0, abs=1e-12) and rates[9] < rates[5]
+
+
+def test_time_plans_the_run_and_explicit_flags_win(tmp_path, corpus_file):
+    result = invoke("train", corpus_file, "--time", "3s", "--hidden-size", "16", "--batch-size", "4",
+                    "--seq-length", "16", "--quiet", "--run-dir", tmp_path / "run")
+    assert result.exit_code == 0, result.stderr
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("plan for 3 s: LSTM 2x16 (") and "at the deadline" in first
+    text = (tmp_path / "run" / "config.yaml").read_text()
+    assert text.startswith(f"# {first}\n")
+    config = yaml.safe_load(text)
+    assert (config["hidden_size"], config["batch_size"], config["seq_length"]) == (16, 4, 16)  # the user's
+    assert config["optimizer"] == "adam" and config["lr_schedule"] == "cosine" and config["max_steps"] > 1  # the plan's
+    assert 0 < config["max_time"] <= 3 and config["lr_decay_every"] + config["warmup_steps"] == config["max_steps"]
+
+
+def test_durations_in_flags_and_yaml(tmp_path, corpus_file):
+    (tmp_path / "c.yaml").write_text("max_time: 1m30s\nhidden_size: 8\nmax_steps: 3\n")
+    result = invoke("train", corpus_file, "--config", tmp_path / "c.yaml", "--quiet", "--run-dir", tmp_path / "a")
+    assert result.exit_code == 0 and yaml.safe_load((tmp_path / "a" / "config.yaml").read_text())["max_time"] == 90
+    result = invoke("train", corpus_file, "--max-time", "0.5m", "--hidden-size", "8", "--max-steps", "3", "--quiet",
+                    "--run-dir", tmp_path / "b")
+    assert result.exit_code == 0 and yaml.safe_load((tmp_path / "b" / "config.yaml").read_text())["max_time"] == 30
+    assert math.isclose(make_config({"max_time": "1h"}).max_time, 3600)
+
+
+def test_time_refuses_a_resume(trained):
+    result = invoke("train", "--resume", trained, "--time", "1m")
+    assert result.exit_code == 2 and "--time plans a new run" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
