@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import WORKLOAD  # the workload of the README's speed tables
+
 CONFIGS = {
     "lstm-128": dict(cell="lstm", hidden_size=128, num_layers=2, batch_size=32, seq_length=64, steps=120),
     "lstm-256": dict(cell="lstm", hidden_size=256, num_layers=2, batch_size=64, seq_length=100, steps=40),
@@ -37,7 +39,7 @@ def train_rate(name, ranks, corpus, workdir):
     """Median training chars/s over the logged intervals after the first."""
     config = dict(CONFIGS[name])
     steps = config.pop("steps")
-    flags = [f"--{k.replace('_', '-')}={v}" for k, v in config.items()]
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in {**WORKLOAD, **config}.items()]
     run_dir = Path(workdir) / f"{name}-{ranks}"
     subprocess.run([mpiexec(), "-n", str(ranks), sys.executable, "-m", "charrnn", "train", str(corpus), *flags,
                     "--max-steps", str(steps), "--eval-every", str(steps), "--log-every", str(LOG_EVERY[name]),

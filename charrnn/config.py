@@ -55,7 +55,8 @@ class Config:
     hidden_size: int = setting(128, "units per layer; 128 trains in minutes on a laptop CPU", POSITIVE)
     num_layers: int = setting(2, "stacked layers; two is char-rnn's and torch-rnn's default", POSITIVE)
     embedding_size: int = setting(0, "learned input embedding width; 0 = one-hot input (a row lookup)", NON_NEGATIVE)
-    dropout: float = setting(0.0, "inverted dropout between layers; only helps on models that overfit",
+    dropout: float = setting(0.2, "inverted dropout between layers and before the head; 0.2 for the default run's "
+                             "8 passes over tiny-shakespeare",
                              (lambda v: 0 <= v < 1, "must be in [0, 1)"))
     peephole: bool = setting(False, "LSTM gates also see the cell state (Gers & Schmidhuber 2000)")
     coupled_gates: bool = setting(False, "LSTM input gate tied to the forget gate: i = 1 - f")
@@ -82,27 +83,32 @@ class Config:
     include: str = setting("", "glob that files found in directories must match (e.g. '*.py'); empty = all")
     # --- optimisation ---
     batch_size: int = setting(32, "parallel streams per step; fills the CPU's matmul units", POSITIVE)
-    seq_length: int = setting(64, "characters of backpropagation through time per window", POSITIVE)
-    optimizer: str = setting("adagrad", "min-char-rnn's optimizer", choice(OPTIMIZERS))
-    learning_rate: float = setting(0.05, "Adagrad step; min-char-rnn's 0.1 is too large for a stacked LSTM",
+    seq_length: int = setting(100, "characters of backpropagation through time per window (char-rnn's 100)",
+                              POSITIVE)
+    optimizer: str = setting("adam", "Adam: every cell trains under it (a GRU diverged under Adagrad 0.05)",
+                             choice(OPTIMIZERS))
+    learning_rate: float = setting(0.01, "Adam at 0.01 for 2x128: 1.640 after one minute, 2.007 at 2e-3 (README)",
                                    POSITIVE)
-    lr_schedule: str = setting("constant", "constant, step (x lr_decay every lr_decay_every steps) or cosine "
+    lr_schedule: str = setting("cosine", "constant, step (x lr_decay every lr_decay_every steps) or cosine "
                                "(to min_lr over lr_decay_every steps)", choice(SCHEDULES))
     lr_decay: float = setting(0.97, "char-rnn's decay factor for the step schedule",
                               (lambda v: 0 < v <= 1, "must be in (0, 1]"))
-    lr_decay_every: int = setting(1000, "steps per decay period of the step and cosine schedules", POSITIVE)
-    warmup_steps: int = setting(0, "steps of linear warm-up from 0 to learning_rate before the schedule",
+    lr_decay_every: int = setting(2400, "steps per decay period of the step and cosine schedules", POSITIVE)
+    warmup_steps: int = setting(200, "steps of linear warm-up from 0 to learning_rate before the schedule "
+                                "(Adam's early steps are noisy)",
                                 NON_NEGATIVE)
-    min_lr: float = setting(0.0, "where the cosine schedule ends", NON_NEGATIVE)
+    min_lr: float = setting(0.001, "where the cosine schedule ends: a tenth of the default rate", NON_NEGATIVE)
     rmsprop_decay: float = setting(0.95, "char-rnn's RMSProp decay", FRACTION)
     grad_clip: float = setting(5.0, "min-char-rnn's ±5; 0 turns clipping off", NON_NEGATIVE)
-    clip_mode: str = setting("value", "element-wise (value) or global-norm (norm) clipping",
+    clip_mode: str = setting("norm", "global-norm (norm) or element-wise (value) clipping; norm measured 1.792 "
+                             "against 1.853",
                              choice(["value", "norm"]))
     # --- run ---
-    max_steps: int = setting(2000, "a few minutes of training with the defaults", POSITIVE)
+    max_steps: int = setting(2600, "about 3 minutes on a 2-core machine: 1.54 nats/char on tiny-shakespeare",
+                             POSITIVE)
     max_time: float = setting(0.0, "stop after this long: seconds, or 90s, 10m, 1h30m; 0 = no limit", NON_NEGATIVE,
                               parse_duration)
-    eval_every: int = setting(200, "steps between full validation passes (and checkpoints)", POSITIVE)
+    eval_every: int = setting(260, "steps between full validation passes (and checkpoints)", POSITIVE)
     checkpoint_every: int = setting(0, "steps between saves of `latest`; 0 = at every evaluation", NON_NEGATIVE)
     log_every: int = setting(50, "steps between metrics.jsonl lines", POSITIVE)
     sample_every: int = setting(0, "steps between short samples printed to stderr; 0 = never", NON_NEGATIVE)

@@ -183,7 +183,8 @@ def random_letters(tmp_path):
 
 
 MEMORISE = ["--hidden-size", "128", "--num-layers", "1", "--batch-size", "4", "--seq-length", "32",
-            "--eval-every", "25", "--optimizer", "adam", "--learning-rate", "0.01", "--val-fraction", "0.2"]
+            "--eval-every", "25", "--optimizer", "adam", "--learning-rate", "0.01", "--val-fraction", "0.2",
+            "--dropout", "0", "--warmup-steps", "0", "--lr-schedule", "constant"]
 
 
 def test_overfitting_is_stopped_early_and_named(tmp_path, random_letters):

@@ -28,7 +28,7 @@ def known(tmp_path):
     vocab = Vocab([ord(c) for c in PROBS])
     meta = {"step": 0, "epoch": 0, "window": 0, "rng": {}, "best_val": None, "initial_loss": None, "elapsed": 0.0}
     path = tmp_path / "known.npz"
-    save_checkpoint(path, Checkpoint(config, vocab, params, OPTIMIZERS["adagrad"](params, config).slots,
+    save_checkpoint(path, Checkpoint(config, vocab, params, OPTIMIZERS[config.optimizer](params, config).slots,
                                      init_state(config, config.batch_size), meta))
     return path
 
