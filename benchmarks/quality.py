@@ -1,0 +1,105 @@
+"""make bench-quality: validation loss reached in a wall-clock budget, charrnn against PyTorch.
+
+For each budget (default 1, 3 and 8 minutes) charrnn trains with `--time`, and, when torch
+is installed, the PyTorch reference trains for the same wall-clock time in the same run:
+2×256 LSTM (nn.LSTM, one-hot input), batch 32, seq 100, Adam 2e-3 decayed linearly to 2e-4
+over the budget, dropout 0.2 between layers, element-wise clip 5 on the mean loss, the
+hidden state carried across windows (the same windows charrnn reads). Both final models are
+then scored by the same full pass over the same validation split (the last 10%), which does
+not count against the budget; evaluations during training do.
+"""
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from charrnn.batches import Windows, eval_windows
+from charrnn.config import make_config
+from charrnn.corpus import load_corpus, split
+
+REFERENCE = dict(hidden_size=256, num_layers=2, batch_size=32, seq_length=100, lr=2e-3, final_lr=2e-4,
+                 dropout=0.2, clip=5.0)
+
+
+def charrnn_loss(corpus, minutes, workdir):
+    """Full validation loss of charrnn's final weights after `--time {minutes}m`."""
+    run_dir = Path(workdir) / f"charrnn-{minutes}"
+    cli = [sys.executable, "-m", "charrnn"]
+    trained = subprocess.run([*cli, "train", str(corpus), "--time", f"{minutes}m", "--quiet", "--run-dir",
+                              str(run_dir)], check=True, capture_output=True, text=True)
+    scored = subprocess.run([*cli, "eval", "--checkpoint", str(run_dir / "latest.npz"), "--full", "--json"],
+                            check=True, capture_output=True, text=True)
+    return json.loads(scored.stdout)["nats_per_char"], trained.stderr.splitlines()[0]
+
+
+def torch_loss(corpus, minutes):
+    """Full validation loss of the PyTorch reference after `minutes` of training."""
+    import torch
+
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    config = make_config({"batch_size": REFERENCE["batch_size"], "seq_length": REFERENCE["seq_length"]})
+    loaded = load_corpus([str(corpus)], config, Path(tempfile.gettempdir()) / "charrnn-quality-cache")
+    splits, V, H = split(loaded.ids, config), loaded.vocab.size, REFERENCE["hidden_size"]
+    lstm = torch.nn.LSTM(V, H, REFERENCE["num_layers"], batch_first=True, dropout=REFERENCE["dropout"])
+    head = torch.nn.Linear(H, V)
+    params = [*lstm.parameters(), *head.parameters()]
+    optimizer = torch.optim.Adam(params, lr=REFERENCE["lr"])
+    windows = Windows(splits["train"], config.batch_size, config.seq_length)
+    budget, started, step, state = minutes * 60, time.perf_counter(), 0, None
+    while (elapsed := time.perf_counter() - started) < budget:
+        for group in optimizer.param_groups:
+            group["lr"] = REFERENCE["lr"] + (REFERENCE["final_lr"] - REFERENCE["lr"]) * elapsed / budget
+        if step % windows.per_epoch == 0:
+            state = None
+        inputs, targets = (torch.from_numpy(a) for a in windows[step % windows.per_epoch])
+        out, state = lstm(torch.nn.functional.one_hot(inputs, V).float(), state)
+        state = tuple(s.detach() for s in state)
+        loss = torch.nn.functional.cross_entropy(head(out).reshape(-1, V), targets.reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_value_(params, REFERENCE["clip"])
+        optimizer.step()
+        step += 1
+    lstm.eval()
+    nats, chars, state = 0.0, 0, None
+    with torch.no_grad():
+        for inputs, targets, mask in eval_windows(splits["val"]):
+            out, state = lstm(torch.nn.functional.one_hot(torch.from_numpy(inputs), V).float(), state)
+            logp = torch.log_softmax(head(out), -1).gather(-1, torch.from_numpy(targets)[..., None])[..., 0]
+            nats -= float(logp.numpy()[mask].sum())
+            chars += int(mask.sum())
+    return nats / chars, step
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", default=str(Path(__file__).resolve().parents[2] / "shared" / "corpora" /
+                                                "tiny-shakespeare.txt"))
+    parser.add_argument("--budgets", type=float, nargs="*", default=[1, 3, 8], help="minutes")
+    args = parser.parse_args()
+    try:
+        import torch  # noqa: F401
+        has_torch = True
+    except ImportError:
+        has_torch = False
+        print("torch is not installed: charrnn alone (make bench-quality installs it)", file=sys.stderr)
+    print(f"{time.strftime('%Y-%m-%d')}, validation nats/char on {Path(args.corpus).name} (full last 10%):")
+    print("budget  charrnn --time  PyTorch 2x256   plan")
+    with tempfile.TemporaryDirectory() as workdir:
+        for minutes in args.budgets:
+            ours, plan = charrnn_loss(args.corpus, minutes, workdir)
+            theirs, steps = torch_loss(args.corpus, minutes) if has_torch else (math.nan, 0)
+            print(f"{minutes:4g} min  {ours:13.4f}  {theirs:13.4f}   {plan}  [PyTorch: {steps:,} steps]", flush=True)
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()
