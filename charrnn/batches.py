@@ -33,6 +33,11 @@ class Windows:
         return chunk[:, :-1], chunk[:, 1:]
 
 
+def is_sampled(n_targets, max_chars):
+    """Whether evaluation scores a fixed sample of the targets rather than all of them."""
+    return bool(max_chars) and n_targets > max_chars
+
+
 def eval_streams(n_targets, max_chars=0, max_streams=64, min_stream=256):
     """Where evaluation's streams start, and their length: (starts, length).
 
@@ -44,7 +49,7 @@ def eval_streams(n_targets, max_chars=0, max_streams=64, min_stream=256):
     corpus. Otherwise the streams tile the text and every target is scored once.
     """
     streams = max(1, min(max_streams, n_targets // min_stream))
-    if max_chars and n_targets > max_chars:
+    if is_sampled(n_targets, max_chars):
         length = max(1, max_chars // streams)
         last_start = n_targets - length  # the first chunk starts the text, the last one ends it
         return [n * last_start // max(streams - 1, 1) for n in range(streams)], length

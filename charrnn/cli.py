@@ -106,7 +106,7 @@ def train(paths, config_path, run_dir, resume, overwrite, allow_corpus_change, c
     Under `mpiexec -n K` the K ranks train one model together (see the README).
     """
     from .parallel import make_reducer
-    from .runs import default_run_dir, run_training
+    from .runs import cache_for, default_run_dir, run_training
 
     flags = {k: v for k, v in flags.items() if v is not None}
     checkpoint = load_checkpoint(find_checkpoint(resume)) if resume else None
@@ -115,10 +115,9 @@ def train(paths, config_path, run_dir, resume, overwrite, allow_corpus_change, c
     if budget is not None:
         if checkpoint:
             raise click.UsageError("--time plans a new run; give a resumed run more time with --max-time")
-        from .corpus import default_cache_dir
         from .plan import plan_run
 
-        cache = cache_dir or default_cache_dir(run_dir or default_run_dir(list(paths)))
+        cache = cache_for(run_dir or default_run_dir(list(paths)), cache_dir)
         config, reason = plan_run(list(paths), config_path, flags, budget, cache)
         click.echo(reason, err=True)
     reducer = make_reducer()

@@ -77,13 +77,18 @@ def default_cache_dir(run_dir):
     return Path(run_dir).parent / "cache"
 
 
+def is_glob(pattern):
+    """A pattern with wildcards that names no existing file as it is."""
+    return any(ch in pattern for ch in "*?[") and not os.path.exists(pattern)
+
+
 def resolve_paths(patterns, include=""):
     """Files named by paths, directories (recursive, sorted) and glob patterns, in order."""
     found = []
     for pattern in patterns:
         if not pattern:
             raise CharrnnError("an empty path names no file")
-        if any(ch in pattern for ch in "*?[") and not os.path.exists(pattern):
+        if is_glob(pattern):
             matches = sorted(glob.glob(pattern, recursive=True))
             if not matches:
                 raise CharrnnError(f"no files match {pattern!r}")

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .batches import eval_windows
+from .batches import eval_windows, is_sampled
 from .corpus import Tokens
 from .errors import CharrnnError
 from .model import init_state, log_likelihood
@@ -41,10 +41,11 @@ def evaluate(params, config, tokens, progress=lambda n: None, max_chars=0, share
         if state is None:
             state = init_state(config, inputs.shape[0])
         logp, state = log_likelihood(params, config, inputs, targets, state)
+        scored = int(mask.sum())
         nats -= float(logp[mask].sum(dtype=np.float64))
-        chars += int(mask.sum())
-        progress(int(mask.sum()))
-    return EvalResult(chars, nats, sampled=bool(max_chars) and len(tokens) - 1 > max_chars)
+        chars += scored
+        progress(scored)
+    return EvalResult(chars, nats, sampled=is_sampled(len(tokens) - 1, max_chars))
 
 
 def score_text(params, config, vocab, data, unknown="error", progress=lambda n: None, errors="strict"):

@@ -10,10 +10,8 @@ floating-point summation order and nothing else.
 
 `SingleProcess` is the reducer of a plain run: every call is a no-op and nothing here
 imports MPI. Only `make_reducer`, under an MPI launcher with more than one rank, imports
-mpi4py. Nothing else in charrnn knows about MPI.
-
-This module imports nothing heavy, so the CLI can call `default_blas_threads` before NumPy
-loads: BLAS reads its thread count once, at import.
+mpi4py. Nothing else in charrnn knows about MPI (launcher.py only reads the launcher's
+environment, before NumPy loads, to set BLAS threads).
 """
 
 import numpy as np

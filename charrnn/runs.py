@@ -13,10 +13,10 @@ import yaml
 from tqdm import tqdm
 
 from .config import RESUMABLE
-from .corpus import default_cache_dir, load_corpus, split
+from .corpus import default_cache_dir, is_glob, load_corpus, split
 from .errors import CharrnnError
 from .sample import SampleOptions, Sampler
-from .training import SINGLE, new_run, resumed_run, train
+from .training import SINGLE, new_run, out_of_patience, resumed_run, train
 
 RUN_FILES = ("latest.npz", "best.npz", "metrics.jsonl", "config.yaml")
 
@@ -25,12 +25,17 @@ def default_run_dir(paths, root="checkpoints"):
     """checkpoints/NAME-DATE-TIME, NAME from the first path: its stem, or for a glob pattern
     ('src/*.py') the last directory before the pattern's first wildcard."""
     first = paths[0] if paths else ""
-    if any(ch in first for ch in "*?[") and not os.path.exists(first):
-        plain = itertools.takewhile(lambda part: not any(ch in part for ch in "*?["), Path(first).parts)
+    if is_glob(first):
+        plain = itertools.takewhile(lambda part: not is_glob(part), Path(first).parts)
         name = Path(*plain).resolve().name
     else:
         name = Path(first).stem
     return Path(root) / f"{name or 'corpus'}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def cache_for(run_dir, cache_dir=None):
+    """Where a run's encoded corpus is cached: --cache-dir, else beside the runs."""
+    return Path(cache_dir or default_cache_dir(run_dir))
 
 
 def check_resume_config(old, new):
@@ -148,7 +153,7 @@ def run_training(paths, config, run_dir=None, checkpoint=None, overwrite=False, 
         raise CharrnnError("name a text file to train on (or --resume RUN_DIR)")
     run_dir = Path(reducer.root_value(str(run_dir or default_run_dir(paths))))  # one name, from the root's clock
     quiet = quiet or not reducer.is_root
-    cache = Path(cache_dir or default_cache_dir(run_dir))
+    cache = cache_for(run_dir, cache_dir)
     corpus = _load_everywhere(lambda: _load_text(paths, config, cache, checkpoint, allow_corpus_change, quiet), reducer)
     splits = split(corpus.ids, config)
     if checkpoint:
@@ -171,5 +176,5 @@ def run_training(paths, config, run_dir=None, checkpoint=None, overwrite=False, 
         run = train(splits, config, corpus.vocab, run, run_dir, quiet, on_step, stop, reducer)
     seconds = time.perf_counter() - started
     return {"run_dir": str(run_dir), "step": run.step, "best_val": run.best_val,
-            "stopped_early": bool(config.patience and run.stale_evals >= config.patience),
+            "stopped_early": out_of_patience(run, config),
             "chars_per_second": (run.step - start_step) * config.batch_size * config.seq_length / max(seconds, 1e-9)}

@@ -76,6 +76,11 @@ def save(run, config, vocab, path, reducer=SINGLE):
     reducer.on_root(write)
 
 
+def out_of_patience(run, config):
+    """Early stopping: `patience` evaluations have passed without a better validation loss."""
+    return bool(config.patience and run.stale_evals >= config.patience)
+
+
 def _kept(checkpoint_path):
     if checkpoint_path and checkpoint_path.exists():
         return f"the last checkpoint ({checkpoint_path}) is untouched"
@@ -174,7 +179,7 @@ def train(splits, config, vocab, run, run_dir, quiet=False, on_step=None, stop=(
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.3f}", chars_s=f"{speed:,.0f}", refresh=False)
             val, saved = _evaluate_and_save(run, config, vocab, splits, run_dir, reducer, last=halt)
-            halt = halt or bool(config.patience and run.stale_evals >= config.patience)  # the same on every rank
+            halt = halt or out_of_patience(run, config)  # the same on every rank
             record = None
             if run.step % config.log_every == 0 or val is not None:
                 record = {"step": run.step, "epoch": run.epoch, "train_loss": float(np.mean(losses)),
