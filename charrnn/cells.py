@@ -1,33 +1,41 @@
 """Recurrent cells as pure step functions behind one interface, and the CELLS registry.
 
-Shapes: N batch, D input size, H hidden size, G gates (G·H columns in the fused weights).
+Shapes: N batch, D input size, H hidden size, G gate blocks (G·H columns in the fused weights).
 
-Every cell in CELLS has the same members and keeps no state between calls:
+`CELLS[name](config)` builds a cell once per config, so a variant (peephole, coupled) is
+decided there and not re-discovered inside every step. Every cell has the same members and
+keeps no state between calls:
 
-    init_params(input_size, hidden_size, rng, config) -> {"Wx": (D, G·H), "Wh": (H, G·H), "b": (G·H,), ...}
+    init_params(input_size, hidden_size, rng) -> {"Wx": (D, G·H), "Wh": (H, G·H), "b": (G·H,), ...}
     step_forward(xw, state, params) -> (next_state, cache)
     step_backward(dnext_state, cache, params) -> (dpre, dprev_state, dparams)
+    state_size   arrays in the state tuple: (h,) or (h, c); state[0] is always h
+    rec_blocks   ((first, last), ...): the Wh column blocks (in units of H) that one recurrent
+                 input multiplies, in the order of cache.rec_in
 
-`state` is a tuple of (N, H) arrays, `(h,)` or `(h, c)`, with state[0] always h.
+The model computes `xw = x·Wx + b` for all T steps in one matmul before the loop, and forms
+dWx, db and dWh as single matmuls after it: dWh[:, block] = Σ_t rec_in_tᵀ·dpre_t[:, block].
+`dparams` holds only the weights a step applies elementwise (the LSTM peepholes).
 
-To keep the hot loop lean the model computes `xw = x @ Wx + b` for all timesteps in one
-matmul before the loop, so a step receives only its input pre-activation `xw` (N, G·H).
-Likewise step_backward returns `dpre` (N, G·H), the gradient of the loss with respect to
-the step's whole pre-activation, and the model forms dWx, db and dWh as single matmuls
-after the loop: dWh[:, block] = Σ_t rec_in_tᵀ @ dpre_t[:, block], where each cache's
-`rec_in` holds, for each block of `rec_blocks` (gate ranges, in units of H), the (N, H)
-matrix that multiplied that block of Wh. `dparams` holds only the weights a step applies
-elementwise (the LSTM peepholes).
+The buffer contract between model and cell, stated here once:
+- `xw` (N, G·H) is step t's slice of the layer's (T, N, G·H) buffer. The cell owns it from
+  step_forward on: forward overwrites it with the step's activated gates and keeps it as
+  `cache.gates`; step_backward overwrites it with `dpre`, the gradient of the loss with
+  respect to the step's pre-activation, and returns it. One buffer per layer thus serves
+  as input projection, activation cache and gradient.
+- The state a step returns is always fresh arrays, never views of `xw`.
 
-The gated cells' step_forward works in place on `xw`, which the model allocates for all
-T steps, and keeps it as its cache of gate activations: one (T, N, G·H) buffer per layer
-instead of two. The state a step returns is always fresh arrays, never views of `xw`,
-which the model later overwrites with the gradients.
+This module is the readable NumPy reference. `kernels.py` holds fused float32 versions of
+the same steps behind the same interface; `build_cell` picks between them.
 """
 
+import time
+from functools import partial
 from typing import Callable, NamedTuple
 
 import numpy as np
+
+from .errors import CharrnnError
 
 
 # NumPy's exp is about twice as fast as its tanh, and the activations are most of a
@@ -56,6 +64,12 @@ def tanh_(a, out=None):
     return out
 
 
+def blocks(a, count):
+    """The `count` gate blocks of a (N, count·H) array, as views, so gates can be named."""
+    H = a.shape[1] // count
+    return [a[:, k * H:(k + 1) * H] for k in range(count)]
+
+
 def init_weights(shape, rng, config, dtype, fan_in=None):
     """A weight matrix as `config.init` says: uniform(±init_scale), normal(0, init_scale), or
     lecun, uniform(±√(3 / fan_in)), whose variance 1/fan_in keeps a layer's pre-activations
@@ -68,7 +82,7 @@ def init_weights(shape, rng, config, dtype, fan_in=None):
     return rng.uniform(-config.init_scale, config.init_scale, shape).astype(dtype)
 
 
-def _fused_params(input_size, hidden_size, gates, rng, config):
+def fused_params(input_size, hidden_size, rng, config, gates):
     dtype = np.dtype(config.dtype)
     return {
         "Wx": init_weights((input_size, gates * hidden_size), rng, config, dtype),
@@ -77,38 +91,51 @@ def _fused_params(input_size, hidden_size, gates, rng, config):
     }
 
 
+class Cell(NamedTuple):
+    init_params: Callable
+    step_forward: Callable
+    step_backward: Callable
+    state_size: int
+    rec_blocks: tuple
+
+
+class GateCache(NamedTuple):  # the vanilla RNN and the GRU
+    gates: np.ndarray  # (N, G·H) the step's activations (RNN: h; GRU: z, r, n)
+    rec_in: tuple  # the (N, H) inputs of the Wh blocks: RNN (h_prev,); GRU (h_prev, r⊙h_prev)
+
+
 # ---------------------------------------------------------------- vanilla RNN
 
 
-class RNNCache(NamedTuple):
-    h: np.ndarray  # (N, H) output of the step
-    rec_in: tuple  # (h_prev,)
-
-
-def rnn_init(input_size, hidden_size, rng, config):
-    """h_t = tanh(x_t·Wx + h_{t-1}·Wh + b); Wx (D, H), Wh (H, H), b (H,). One gate block."""
-    return _fused_params(input_size, hidden_size, 1, rng, config)
-
-
 def rnn_forward(xw, state, params):
+    """h_t = tanh(x_t·Wx + h_{t-1}·Wh + b).  xw (N, H) holds x_t·Wx + b; h (N, H)."""
     (h_prev,) = state
-    h = h_prev @ params["Wh"]  # (N, H), fresh: it is both the state and the cache
-    h += xw
-    tanh_(h)
-    return (h,), RNNCache(h, (h_prev,))
+    a = xw
+    a += h_prev @ params["Wh"]
+    tanh_(a)
+    return (a.copy(),), GateCache(a, (h_prev,))
 
 
 def rnn_backward(dnext_state, cache, params):
+    """dpre = dh ⊙ (1 − h²)  (tanh′ = 1 − tanh²);  dh_{t-1} = dpre·Whᵀ."""
     (dh,) = dnext_state
-    dpre = dh * (1 - cache.h * cache.h)  # (N, H)
+    dpre = cache.gates  # (N, H), h in, dpre out
+    dpre *= dpre
+    np.subtract(1, dpre, out=dpre)
+    dpre *= dh
     return dpre, (dpre @ params["Wh"].T,), {}
+
+
+def rnn_cell(config):
+    """Elman's tanh RNN, char-rnn's `rnn`: one gate block, Wx (D, H), Wh (H, H), b (H,)."""
+    return Cell(partial(fused_params, config=config, gates=1), rnn_forward, rnn_backward, 1, ((0, 1),))
 
 
 # ---------------------------------------------------------------- LSTM
 
 
 class LSTMCache(NamedTuple):
-    gates: np.ndarray  # (N, G·H) activated gates, order i, f, o, g (coupled: f, o, g)
+    gates: np.ndarray  # (N, G·H) activated gates i, f, o, g (coupled: f, o, g)
     c_prev: np.ndarray  # (N, H)
     c: np.ndarray  # (N, H)
     tanh_c: np.ndarray  # (N, H)
@@ -116,6 +143,78 @@ class LSTMCache(NamedTuple):
 
 
 def lstm_init(input_size, hidden_size, rng, config):
+    params = fused_params(input_size, hidden_size, rng, config, 3 if config.coupled_gates else 4)
+    forget = 0 if config.coupled_gates else 1
+    params["b"][forget * hidden_size:(forget + 1) * hidden_size] = 1  # remember by default
+    if config.peephole:
+        params["peep"] = init_weights((2 if config.coupled_gates else 3, hidden_size), rng, config,
+                                      params["b"].dtype, fan_in=hidden_size)  # diagonal: small next to Wh's H inputs
+    return params
+
+
+def lstm_forward(xw, state, params, peephole, coupled):
+    """One LSTM step (equations in lstm_cell).  xw (N, G·H) holds x_t·Wx + b, and leaves with
+    the activated gates; state (h_{t-1}, C_{t-1}) → (h_t, C_t), each (N, H)."""
+    h_prev, c_prev = state
+    a = xw
+    a += h_prev @ params["Wh"]
+    i, f, o, g = (None, *blocks(a, 3)) if coupled else blocks(a, 4)
+    H = g.shape[1]
+    if peephole:  # i and f peek at C_{t-1} before their σ; o peeks at C_t below
+        for gate, p in zip((f,) if coupled else (i, f), params["peep"]):
+            gate += p * c_prev
+        sigmoid_(a[:, :-2 * H])  # (i,) f
+    else:
+        sigmoid_(a[:, :-H])  # (i,) f, o in one call
+    tanh_(g)
+    c = f * c_prev  # (N, H)
+    c += (1 - f) * g if coupled else i * g
+    if peephole:
+        o += params["peep"][-1] * c
+        sigmoid_(o)
+    tanh_c = tanh_(c, out=np.empty_like(c))
+    return (o * tanh_c, c), LSTMCache(a, c_prev, c, tanh_c, (h_prev,))
+
+
+def lstm_backward(dnext_state, cache, params, peephole, coupled):
+    """Backward through one LSTM step; σ′ = σ(1 − σ), tanh′ = 1 − tanh².
+
+        do = dh ⊙ tanh(C_t) ⊙ o(1 − o)
+        dC = dC_{t+1} + dh ⊙ o ⊙ (1 − tanh²(C_t)) [+ do ⊙ p_o]
+        di = dC ⊙ g ⊙ i(1 − i)            (coupled: no i block; i = 1 − f)
+        df = dC ⊙ C_{t-1} ⊙ f(1 − f)      (coupled: dC ⊙ (C_{t-1} − g) ⊙ f(1 − f))
+        dg = dC ⊙ i ⊙ (1 − g²)
+        dC_{t-1} = dC ⊙ f [+ di ⊙ p_i + df ⊙ p_f],  dh_{t-1} = dpre·Whᵀ
+        dp_i = Σ_n di ⊙ C_{t-1},  dp_f = Σ_n df ⊙ C_{t-1},  dp_o = Σ_n do ⊙ C_t
+
+    The gate buffer cache.gates (N, G·H) enters with the activations and leaves as dpre.
+    """
+    dh, dc_next = dnext_state
+    c_prev, tanh_c, acts = cache.c_prev, cache.tanh_c, cache.gates
+    i, f, o, g = (None, *blocks(acts, 3)) if coupled else blocks(acts, 4)
+    if coupled:
+        i = 1 - f
+    do = dh * tanh_c * o * (1 - o)
+    dc = dh * o * (1 - tanh_c * tanh_c)
+    dc += dc_next
+    if peephole:
+        dc += do * params["peep"][-1]
+    df = dc * (c_prev - g if coupled else c_prev) * f * (1 - f)
+    dgates = [df, do, dc * i * (1 - g * g)]  # every block is computed before the buffer is overwritten
+    if not coupled:
+        dgates.insert(0, dc * g * i * (1 - i))
+    dc_prev = dc * f
+    dparams = {}
+    if peephole:
+        peeking = dgates[:-2]  # (di,) df: the gates that saw C_{t-1}
+        for dgate, p in zip(peeking, params["peep"]):
+            dc_prev += dgate * p
+        dparams["peep"] = np.stack([(dgate * c_prev).sum(0) for dgate in peeking] + [(do * cache.c).sum(0)])
+    dpre = np.concatenate(dgates, axis=1, out=acts)
+    return dpre, (dpre @ params["Wh"].T, dc_prev), dparams
+
+
+def lstm_cell(config):
     """LSTM with fused gates, order i, f, o, g (sigmoid gates first, then the candidate):
 
         i = σ(x·Wx_i + h_{t-1}·Wh_i + b_i [+ p_i⊙C_{t-1}])     input gate
@@ -129,95 +228,62 @@ def lstm_init(input_size, hidden_size, rng, config):
     With `peephole`, "peep" (P, H) holds the diagonal peephole weights, rows p_i, p_f, p_o
     (P = 3), or p_f, p_o when coupled (P = 2).
     """
-    coupled = config.coupled_gates
-    params = _fused_params(input_size, hidden_size, 3 if coupled else 4, rng, config)
-    forget = 0 if coupled else 1
-    params["b"][forget * hidden_size:(forget + 1) * hidden_size] = 1  # remember by default
-    if config.peephole:
-        params["peep"] = init_weights((2 if coupled else 3, hidden_size), rng, config, params["b"].dtype,
-                                      fan_in=hidden_size)  # diagonal: small next to Wh's H inputs
-    return params
-
-
-def _lstm_layout(params, hidden_size):
-    """(number of gates, index of f) for this parameter set: coupled LSTMs have no i block."""
-    gates = params["b"].shape[0] // hidden_size
-    return gates, gates - 3
-
-
-def lstm_forward(xw, state, params):
-    h_prev, c_prev = state
-    H = h_prev.shape[1]
-    gates, f = _lstm_layout(params, H)
-    a = xw  # (N, G·H)
-    a += h_prev @ params["Wh"]
-    peep = params.get("peep")
-    o_start, g_start = (gates - 2) * H, (gates - 1) * H
-    if peep is None:
-        sigmoid_(a[:, :g_start])  # i, f, o in one call
-    else:
-        for k in range(f + 1):  # i and f peek at C_{t-1}
-            a[:, k * H:(k + 1) * H] += peep[k] * c_prev
-        sigmoid_(a[:, :o_start])
-    g = tanh_(a[:, g_start:])
-    forget = a[:, f * H:(f + 1) * H]
-    c = forget * c_prev  # (N, H)
-    c += (1 - forget) * g if f == 0 else a[:, :H] * g
-    if peep is not None:  # o peeks at C_t
-        a[:, o_start:g_start] += peep[-1] * c
-        sigmoid_(a[:, o_start:g_start])
-    tanh_c = tanh_(c, out=np.empty_like(c))
-    h = a[:, o_start:g_start] * tanh_c
-    return (h, c), LSTMCache(a, c_prev, c, tanh_c, (h_prev,))
-
-
-def lstm_backward(dnext_state, cache, params):
-    dh, dc_next = dnext_state
-    H = dh.shape[1]
-    gates, f = _lstm_layout(params, H)
-    acts, c_prev = cache.gates, cache.c_prev
-    o_start, g_start = (gates - 2) * H, (gates - 1) * H
-    forget, o, g = acts[:, f * H:(f + 1) * H], acts[:, o_start:g_start], acts[:, g_start:]
-    dpre = np.empty_like(acts)  # (N, G·H)
-    do = np.multiply(dh, cache.tanh_c, out=dpre[:, o_start:g_start])
-    do *= o * (1 - o)
-    dc = dh * o * (1 - cache.tanh_c * cache.tanh_c)
-    dc += dc_next
-    peep, dparams = params.get("peep"), {}
-    if peep is not None:
-        dc += do * peep[-1]
-    if f == 0:  # coupled: C = f⊙C_{t-1} + (1 − f)⊙g
-        np.multiply(dc, c_prev - g, out=dpre[:, :H])
-        np.multiply(dc, 1 - forget, out=dpre[:, g_start:])
-    else:
-        i = acts[:, :H]
-        np.multiply(dc, g, out=dpre[:, :H])
-        dpre[:, :H] *= i * (1 - i)
-        np.multiply(dc, c_prev, out=dpre[:, H:2 * H])
-        np.multiply(dc, i, out=dpre[:, g_start:])
-    dpre[:, f * H:(f + 1) * H] *= forget * (1 - forget)
-    dpre[:, g_start:] *= 1 - g * g
-    dc_prev = dc * forget
-    if peep is not None:
-        dpeep = np.empty_like(peep)
-        for k in range(f + 1):
-            dgate = dpre[:, k * H:(k + 1) * H]
-            dc_prev += dgate * peep[k]
-            dpeep[k] = (dgate * c_prev).sum(0)
-        dpeep[-1] = (do * cache.c).sum(0)
-        dparams["peep"] = dpeep
-    return dpre, (dpre @ params["Wh"].T, dc_prev), dparams
+    variant = dict(peephole=config.peephole, coupled=config.coupled_gates)
+    gates = 3 if config.coupled_gates else 4
+    return Cell(partial(lstm_init, config=config), partial(lstm_forward, **variant),
+                partial(lstm_backward, **variant), 2, ((0, gates),))
 
 
 # ---------------------------------------------------------------- GRU
 
 
-class GRUCache(NamedTuple):
-    gates: np.ndarray  # (N, 3H) activated z, r, n
-    rec_in: tuple  # (h_prev, r⊙h_prev)
+def gru_forward(xw, state, params):
+    """One GRU step (equations in gru_cell).  xw (N, 3H) holds x_t·Wx + b, and leaves with
+    z, r, n; state (h_{t-1},) → (h_t,), each (N, H)."""
+    (h_prev,) = state
+    H = h_prev.shape[1]
+    Wh = params["Wh"]
+    zr = xw[:, :2 * H]  # (N, 2H)
+    zr += h_prev @ Wh[:, :2 * H]
+    z, r, n = blocks(xw, 3)
+    sigmoid_(zr)
+    rh = r * h_prev  # (N, H)
+    n += rh @ Wh[:, 2 * H:]
+    tanh_(n)
+    h = n - h_prev
+    h *= z
+    h += h_prev
+    return (h,), GateCache(xw, (h_prev, rh))
 
 
-def gru_init(input_size, hidden_size, rng, config):
+def gru_backward(dnext_state, cache, params):
+    """Backward through one GRU step; σ′ = σ(1 − σ), tanh′ = 1 − tanh².
+
+        dn = dh ⊙ z ⊙ (1 − n²)
+        d(r⊙h_{t-1}) = dn·Wh_nᵀ
+        dz = dh ⊙ (n − h_{t-1}) ⊙ z(1 − z)
+        dr = d(r⊙h_{t-1}) ⊙ h_{t-1} ⊙ r(1 − r)
+        dh_{t-1} = dh ⊙ (1 − z) + d(r⊙h_{t-1}) ⊙ r + [dz dr]·Wh_zrᵀ
+
+    The gate buffer cache.gates (N, 3H) enters with z, r, n and leaves as dpre.
+    """
+    (dh,) = dnext_state
+    H = dh.shape[1]
+    Wh = params["Wh"]
+    h_prev = cache.rec_in[0]
+    z, r, n = blocks(cache.gates, 3)
+    dn = dh * z * (1 - n * n)
+    drh = dn @ Wh[:, 2 * H:].T  # (N, H)
+    dz = dh * (n - h_prev) * z * (1 - z)
+    dr = drh * h_prev * r * (1 - r)
+    dh_prev = dh * (1 - z)
+    dh_prev += drh * r
+    dpre = np.concatenate([dz, dr, dn], axis=1, out=cache.gates)
+    dh_prev += dpre[:, :2 * H] @ Wh[:, :2 * H].T
+    return dpre, (dh_prev,), {}
+
+
+def gru_cell(config):
     """GRU in its original form (Cho et al. 2014), gate order z, r, n:
 
         z = σ(x·Wx_z + h_{t-1}·Wh_z + b_z)                 update gate
@@ -228,60 +294,33 @@ def gru_init(input_size, hidden_size, rng, config):
     Shapes: Wx (D, 3H), Wh (H, 3H), b (3H,). PyTorch's GRU differs: it applies r after
     the matmul and uses h_t = z⊙h_{t-1} + (1 − z)⊙n.
     """
-    return _fused_params(input_size, hidden_size, 3, rng, config)
-
-
-def gru_forward(xw, state, params):
-    (h_prev,) = state
-    H = h_prev.shape[1]
-    Wh = params["Wh"]
-    a = xw[:, :2 * H]  # (N, 2H)
-    a += h_prev @ Wh[:, :2 * H]
-    z, r = sigmoid_(a)[:, :H], a[:, H:]
-    rh = r * h_prev  # (N, H)
-    n = xw[:, 2 * H:]
-    n += rh @ Wh[:, 2 * H:]
-    tanh_(n)
-    h = n - h_prev
-    h *= z
-    h += h_prev
-    return (h,), GRUCache(xw, (h_prev, rh))
-
-
-def gru_backward(dnext_state, cache, params):
-    (dh,) = dnext_state
-    H = dh.shape[1]
-    Wh = params["Wh"]
-    h_prev = cache.rec_in[0]
-    z, r, n = cache.gates[:, :H], cache.gates[:, H:2 * H], cache.gates[:, 2 * H:]
-    dpre = np.empty_like(cache.gates)  # (N, 3H)
-    dn = np.multiply(dh, z, out=dpre[:, 2 * H:])
-    dn *= 1 - n * n
-    drh = dn @ Wh[:, 2 * H:].T  # (N, H)
-    dz = np.subtract(n, h_prev, out=dpre[:, :H])
-    dz *= dh
-    dz *= z * (1 - z)
-    dr = np.multiply(drh, h_prev, out=dpre[:, H:2 * H])
-    dr *= r * (1 - r)
-    dh_prev = dh * (1 - z)
-    dh_prev += drh * r
-    dh_prev += dpre[:, :2 * H] @ Wh[:, :2 * H].T
-    return dpre, (dh_prev,), {}
+    return Cell(partial(fused_params, config=config, gates=3), gru_forward, gru_backward, 1, ((0, 2), (2, 3)))
 
 
 # ---------------------------------------------------------------- registry
 
 
-class Cell(NamedTuple):
-    init_params: Callable
-    step_forward: Callable
-    step_backward: Callable
-    state_size: int  # arrays in the state tuple: (h,) or (h, c)
-    rec_blocks: Callable  # gates -> ((first, last), ...) ranges of Wh columns, in units of H
+CELLS = {"rnn": rnn_cell, "lstm": lstm_cell, "gru": gru_cell}
 
 
-CELLS = {
-    "rnn": Cell(rnn_init, rnn_forward, rnn_backward, 1, lambda gates: ((0, gates),)),
-    "lstm": Cell(lstm_init, lstm_forward, lstm_backward, 2, lambda gates: ((0, gates),)),
-    "gru": Cell(gru_init, gru_forward, gru_backward, 1, lambda gates: ((0, 2), (2, 3))),
-}
+def build_cell(config):
+    """The cell `config` names: its fused kernels (kernels.py) where `config.kernels` allows and
+    they cover the variant, else this module's NumPy reference."""
+    if config.kernels != "numpy":
+        from . import kernels  # numba loads only here, so `import charrnn` and --help stay fast
+
+        fused = kernels.fused_cell(config)
+        if fused is not None:
+            return fused
+        if config.kernels == "numba":
+            raise CharrnnError("--kernels numba covers float32 rnn, lstm and gru (no peephole or coupled gates); "
+                               "use --kernels auto or numpy")
+    return CELLS[config.cell](config)
+
+
+def load_kernels(config):
+    """Seconds spent making `config`'s cell ready: numba compiles the fused kernels on first use
+    (a few seconds, once) and loads them from its disk cache after."""
+    started = time.perf_counter()
+    build_cell(config)
+    return time.perf_counter() - started

@@ -46,8 +46,12 @@ class Group(click.Group):
             fail("Aborted.", 130, prefix="")
 
 
+def is_root():
+    return first_int(RANK_VARIABLES, 0) == 0
+
+
 def fail(message, exit_code, prefix="Error: "):
-    if first_int(RANK_VARIABLES, 0) == 0:
+    if is_root():
         click.echo(f"{prefix}{message}", err=True)
     sys.exit(exit_code)
 
@@ -121,6 +125,7 @@ def train(paths, config_path, run_dir, resume, overwrite, allow_corpus_change, c
         config, reason = plan_run(list(paths), config_path, flags, budget, cache)
         click.echo(reason, err=True)
     reducer = make_reducer()
+    kernels_ready(config)
     with stop_requests() as stop:
         summary = run_training(list(paths), config, run_dir, checkpoint, overwrite, allow_corpus_change, cache_dir,
                                quiet, stop, reducer, reason)
@@ -134,6 +139,16 @@ def train(paths, config_path, run_dir, resume, overwrite, allow_corpus_change, c
         click.echo(f"step {summary['step']}{early}: {best}{summary['chars_per_second']:,.0f} chars/s{ranks}",
                    err=True)
         click.echo(summary["run_dir"])
+
+
+def kernels_ready(config):
+    """Compile or load the fused kernels before the work starts, and say so when compiling took a while."""
+    from .cells import load_kernels
+
+    seconds = load_kernels(config)
+    if seconds > 1 and is_root():
+        click.echo(f"compiled charrnn's fused kernels in {seconds:.1f} s, once: later runs load them from numba's "
+                   "cache", err=True)
 
 
 def checkpoint_option(command):
@@ -164,6 +179,7 @@ def sample(checkpoint, seed, n, temperature, top_k, top_p, greedy, random_seed, 
     from .sample import SampleOptions, Sampler
 
     ck = load_checkpoint(find_checkpoint(checkpoint))
+    kernels_ready(ck.config)
     echo = not no_echo_seed and seed is not None
     if seed == "-":
         seed = sys.stdin.buffer.read()
@@ -210,6 +226,7 @@ def eval_command(files, checkpoint, as_json, unknown, cache_dir, full, encoding_
     from .scoring import score_files, score_splits
 
     ck = load_checkpoint(find_checkpoint(checkpoint))
+    kernels_ready(ck.config)
     errors = encoding_errors or ck.config.encoding_errors
     results = score_files(ck, files, unknown, errors) if files else score_splits(ck, cache_dir, full)
     for result in results:

@@ -66,6 +66,9 @@ class Config:
     init_scale: float = setting(0.08, "for init uniform or normal; char-rnn's uniform ±0.08", POSITIVE)
     dtype: str = setting("float32", "float32 is twice as fast; float64 for gradient checks",
                          choice(["float32", "float64"]))
+    kernels: str = setting("auto", "auto: numba-compiled fused steps for float32 rnn, lstm and gru, the NumPy "
+                           "reference otherwise; numpy: the reference always; numba: fused or an error",
+                           choice(["auto", "numpy", "numba"]))
     # --- corpus ---
     val_fraction: float = setting(0.1, "last 10% of the text is held out for validation", FRACTION)
     val_max_chars: int = setting(250_000, "validation scores at most this many characters, as 64 fixed chunks spread "

@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .cells import CELLS, init_weights
+from .cells import CELLS, build_cell, init_weights
 from .errors import CharrnnError
 
 
@@ -61,14 +61,14 @@ def check_memory(config, vocab_size, batch_size, seq_length):
 
 def init_params(config, vocab_size, rng):
     """All parameters, drawn from `rng` in a fixed order: embedding, layers bottom-up, head."""
-    cell = CELLS[config.cell]
+    cell = CELLS[config.cell](config)
     params = {}
     input_size = vocab_size
     if config.embedding_size:
         params["embed"] = rng.standard_normal((vocab_size, config.embedding_size)).astype(config.dtype)
         input_size = config.embedding_size
     for layer in range(config.num_layers):
-        for name, value in cell.init_params(input_size, config.hidden_size, rng, config).items():
+        for name, value in cell.init_params(input_size, config.hidden_size, rng).items():
             params[f"rnn.{layer}.{name}"] = value
         input_size = config.hidden_size
     params["head.W"] = init_weights((config.hidden_size, vocab_size), rng, config, config.dtype)
@@ -78,7 +78,7 @@ def init_params(config, vocab_size, rng):
 
 def init_state(config, batch_size):
     """Zero state: one tuple per layer, (h,) or (h, c), each (N, H)."""
-    size = CELLS[config.cell].state_size
+    size = CELLS[config.cell](config).state_size
     return [tuple(np.zeros((batch_size, config.hidden_size), config.dtype) for _ in range(size))
             for _ in range(config.num_layers)]
 
@@ -123,7 +123,7 @@ def scatter_rows(ids, rows, num_rows):
 @np.errstate(over="ignore")  # exp(−a) → inf is how the cells' σ reaches 0
 def _forward(params, config, ids, state, masks, keep_caches):
     """Run the stack over time-major ids (T, N); returns top-layer outputs, states, caches."""
-    cell = CELLS[config.cell]
+    cell = build_cell(config)
     T = ids.shape[0]
     x = params["embed"][ids] if "embed" in params else None  # (T, N, E)
     inputs, caches, final_state = [], [], []
@@ -167,18 +167,18 @@ def _softmax_xent(top, params, targets):
 def _layer_backward(cell, lp, dout, xw, caches, dstate):
     """BPTT through one layer; returns dpre (T, N, G·H), dstate at t=0 and dWh, dpeep.
 
-    dpre is written over xw, the layer's gate buffer: step t's gates are dead once step t
-    is done, and a layer's largest array is then not needed twice.
+    Each step writes its dpre over its slice of xw, the layer's gate buffer (the buffer
+    contract in cells.py), so xw leaves as dpre and a layer's largest array exists once.
     """
     H = dout.shape[2]
     dpre = xw  # (T, N, G·H)
     grads = {k: np.zeros_like(v) for k, v in lp.items() if k not in ("Wx", "b")}
     for t in reversed(range(len(caches))):
         np.add(dstate[0], dout[t], out=dstate[0])  # cells return fresh arrays: in place is safe
-        dpre[t], dstate, dparams = cell.step_backward(dstate, caches[t], lp)
+        _, dstate, dparams = cell.step_backward(dstate, caches[t], lp)
         for name, value in dparams.items():
             grads[name] += value
-    for j, (first, last) in enumerate(cell.rec_blocks(dpre.shape[2] // H)):
+    for j, (first, last) in enumerate(cell.rec_blocks):
         rec_in = np.stack([cache.rec_in[j] for cache in caches]).reshape(-1, H)  # (T·N, H)
         grads["Wh"][:, first * H:last * H] = rec_in.T @ dpre[:, :, first * H:last * H].reshape(len(rec_in), -1)
     return dpre, dstate, grads
@@ -212,7 +212,7 @@ def loss_and_grads(params, config, inputs, targets, state, masks=None, batch_tot
     top2d = top.reshape(-1, top.shape[-1])
     grads = {"head.W": top2d.T @ dlogits, "head.b": dlogits.sum(axis=0)}
     dx = (dlogits @ params["head.W"].T).reshape(top.shape)  # (T, N, H)
-    cell, dstate0 = CELLS[config.cell], []
+    cell, dstate0 = build_cell(config), []
     for layer in reversed(range(config.num_layers)):
         if masks:
             dx *= masks[layer]
@@ -243,7 +243,7 @@ def make_stepper(params, config):
     layer's input table with its bias folded in) is prepared here, once. Call it under
     np.errstate(over="ignore"), as `step` does, since the cells' σ overflows exp by design.
     """
-    cell = CELLS[config.cell]
+    cell = build_cell(config)
     layers = [layer_params(params, layer) for layer in range(config.num_layers)]
     embed, head_W, head_b = params.get("embed"), params["head.W"], params["head.b"]
     first_table = None if embed is not None else layers[0]["Wx"] + layers[0]["b"]  # (V, G·H)

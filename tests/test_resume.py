@@ -106,7 +106,7 @@ def test_sigkill_at_any_moment_leaves_a_resumable_run(tmp_path, corpus_file):
     slow or busy machine gets the same mix of moments as a fast one."""
     run_dir, rng, steps = tmp_path / "run", random.Random(0), []
     command = [sys.executable, "-m", "charrnn", "train", str(corpus_file), "--run-dir", str(run_dir), *SMALL,
-               "--max-steps", "100000", "--checkpoint-every", "1"]
+               "--max-steps", "100000", "--checkpoint-every", "1", "--patience", "0"]  # kills, not early stops
     started = time.time()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wait_for(run_dir / "latest.npz", process)

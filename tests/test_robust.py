@@ -130,6 +130,7 @@ def test_sampling_endless_batches_with_stop(trained):
 
 PORTABLE = """
 import os, sys, ctypes
+import numba                                  # loads its own LLVM through ctypes, before libc goes
 del os.pread                                  # Windows has no pread
 class NoLibc:                                 # nor glibc's mallopt
     def __init__(self, *args, **kwargs): raise OSError("no libc here")
