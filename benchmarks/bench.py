@@ -1,9 +1,10 @@
 """make bench: chars/second and peak memory of charrnn's own training, eval and sampling code.
 
-Each config runs in its own subprocess (so its peak resident memory is its own) and times
-the functions the CLI uses: training.train_step, evaluation.evaluate and sample.Sampler. Figures
-are medians of --repeats runs after a warm-up. min-char-rnn (benchmarks/min_char_rnn.py)
-and, with --torch, PyTorch are timed on the same batches in the same run.
+Each config runs in its own subprocess (so its peak resident memory is its own, and a config
+that fails is reported and the table goes on) and times the functions the CLI uses:
+training.train_step, evaluation.evaluate and sample.Sampler. Figures are medians of --repeats
+runs after a warm-up. The matmul-only bound (benchmarks/matmul_bound.py), min-char-rnn
+(benchmarks/min_char_rnn.py) and, with --torch, PyTorch are timed in the same run.
 """
 
 import argparse
@@ -19,13 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
+from matmul_bound import bound_seconds
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 DEFAULT_CORPUS = HERE.parent.parent / "shared" / "corpora" / "tiny-shakespeare.txt"
 # The workload every table in the README measures: no dropout, Adagrad, element-wise clipping,
-# a constant rate (the defaults before 2026-11-23), so figures stay comparable over time.
+# a constant rate, char-rnn's init (the defaults before 2026-11-23), so figures stay comparable
+# over time; and no divergence check, since a speed benchmark times steps, not learning.
 WORKLOAD = dict(dropout=0.0, optimizer="adagrad", learning_rate=0.05, clip_mode="value", lr_schedule="constant",
-                warmup_steps=0)
+                warmup_steps=0, init="uniform", divergence_factor=0.0)
 CONFIGS = {  # id: config values that differ from WORKLOAD and the defaults
     "min-char-rnn": dict(cell="rnn", hidden_size=100, num_layers=1, batch_size=1, seq_length=25, dtype="float64",
                          learning_rate=0.1, init="normal", init_scale=0.01),
@@ -34,6 +38,7 @@ CONFIGS = {  # id: config values that differ from WORKLOAD and the defaults
     "lstm-256": dict(cell="lstm", hidden_size=256, num_layers=2, batch_size=64, seq_length=100),
     "lstm-512": dict(cell="lstm", hidden_size=512, num_layers=2, batch_size=64, seq_length=100),
     "gru-256": dict(cell="gru", hidden_size=256, num_layers=2, batch_size=64, seq_length=100),
+    "lstm-256-drop": dict(cell="lstm", hidden_size=256, num_layers=2, batch_size=64, seq_length=100, dropout=0.2),
     # a generated 8 MB corpus of English and ~2,900 ideographs: the output layer at a large vocab
     "lstm-256-v3k": dict(cell="lstm", hidden_size=256, num_layers=2, batch_size=64, seq_length=100),
 }
@@ -50,21 +55,8 @@ def timed(fn, repeats):
     return statistics.median(times)
 
 
-def flops_per_char(config, vocab_size):
-    """Matmul FLOPs per character of one forward pass; training counts 3× (forward + 2 backward).
-
-    A one-hot first layer is a row lookup and costs no FLOPs; each other layer does x·Wx and
-    h·Wh (2·D·G·H + 2·H·G·H), and the head h·W (2·H·V).
-    """
-    gates = {"rnn": 1, "lstm": 3 if config.coupled_gates else 4, "gru": 3}[config.cell]
-    H, total = config.hidden_size, 2 * config.hidden_size * vocab_size
-    for layer in range(config.num_layers):
-        inputs = (config.embedding_size if layer == 0 else H) if (layer or config.embedding_size) else 0
-        total += 2 * (inputs + H) * gates * H
-    return total
-
-
-def bench_one(name, corpus_path, repeats, with_torch):
+def bench_one(name, corpus_path, repeats, with_torch, kernels):
+    from charrnn.cells import load_kernels
     from charrnn.config import make_config
     from charrnn.corpus import load_corpus, split
     from charrnn.batches import Windows
@@ -74,7 +66,8 @@ def bench_one(name, corpus_path, repeats, with_torch):
     from charrnn.training import new_run, train_step
 
     keep_freed_memory()  # as the CLI does
-    config = make_config({**WORKLOAD, **CONFIGS[name]})
+    config = make_config({**WORKLOAD, **CONFIGS[name], "kernels": kernels})
+    load_kernels(config)  # compiled or loaded once, as the CLI does before it trains
     with tempfile.TemporaryDirectory() as cache:
         if name.endswith("-v3k"):
             from corpus_scale import CJK_LARGE, make_corpus
@@ -97,7 +90,9 @@ def bench_one(name, corpus_path, repeats, with_torch):
                                                       np.random.default_rng(1))), repeats)
             result[f"sample{batch}"] = batch * n / sample_s
         result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        result["flops_per_char"] = 3 * flops_per_char(config, corpus.vocab.size)
+        # after peak_mb: the bound's random arrays are not charrnn's memory
+        result["bound_train"] = chars_per_step / bound_seconds(config, corpus.vocab.size, config.batch_size,
+                                                               config.seq_length)
         if name == "min-char-rnn":
             result.update(bench_min_char_rnn(corpus, repeats))
         if with_torch and name != "min-char-rnn":
@@ -116,19 +111,15 @@ def bench_min_char_rnn(corpus, repeats):
     return {"ref_train": 200 * 25 / train_s, "ref_sample1": 500 / sample_s}
 
 
-def matmul_peak():
-    a = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
-    return 2 * 2048 ** 3 / min(timed(lambda: a @ a, 1) for _ in range(5)) / 1e9
-
-
-def table(results, peak):
-    rows = [f"{'id':<14}{'train c/s':>11}{'eval c/s':>11}{'sample1 c/s':>12}{'sample64 c/s':>13}{'peak MB':>9}"
-            f"{'FLOP/char':>11}{'% peak':>8}"]
+def table(results):
+    rows = [f"{'id':<14}{'train c/s':>11}{'of bound':>9}{'eval c/s':>11}{'eval/train':>11}{'sample1 c/s':>12}"
+            f"{'sample64 c/s':>13}{'peak MB':>9}"]
     for r in results:
-        gflops = r["train"] * r["flops_per_char"] / 1e9
-        rows.append(f"{r['id']:<14}{r['train']:>11,.0f}{r['eval']:>11,.0f}{r['sample1']:>12,.0f}"
-                    f"{r['sample64']:>13,.0f}{r['peak_mb']:>9,.0f}{r['flops_per_char']:>11,.0f}"
-                    f"{100 * gflops / peak:>7.0f}%")
+        if "error" in r:
+            rows.append(f"{r['id']:<14} failed: {r['error']}")
+            continue
+        rows.append(f"{r['id']:<14}{r['train']:>11,.0f}{r['train'] / r['bound_train']:>9.0%}{r['eval']:>11,.0f}"
+                    f"{r['eval'] / r['train']:>10.1f}x{r['sample1']:>12,.0f}{r['sample64']:>13,.0f}{r['peak_mb']:>9,.0f}")
     for r in results:
         if "ref_train" in r:
             rows.append(f"min-char-rnn.py reference: train {r['ref_train']:,.0f} c/s, sample {r['ref_sample1']:,.0f} "
@@ -138,9 +129,21 @@ def table(results, peak):
             rows.append(f"{r['id']} vs PyTorch: train {r['train'] / r['torch_train']:.2f}x, eval "
                         f"{r['eval'] / r['torch_eval']:.2f}x, sample1 {r['sample1'] / r['torch_sample1']:.2f}x "
                         f"(PyTorch {r['torch_train']:,.0f} / {r['torch_eval']:,.0f} / {r['torch_sample1']:,.0f} c/s)")
-    rows.append(f"float32 matmul peak {peak:.1f} GFLOP/s; % peak = train chars/s × FLOP/char (3 × forward "
-                "matmul FLOPs; a one-hot first layer is a lookup and counts none) / peak")
+    rows.append("of bound = train chars/s over the matmul-only bound's: the same window's matrix products timed "
+                "alone (benchmarks/matmul_bound.py)")
     return "\n".join(rows)
+
+
+def run_config(name, args):
+    """One config in its own process: its results, or {"id", "error"} with the last line it printed."""
+    command = [sys.executable, __file__, "--one", name, "--corpus", args.corpus, "--repeats", str(args.repeats),
+               "--kernels", args.kernels] + (["--torch"] if args.torch else [])
+    process = subprocess.run(command, capture_output=True, text=True)
+    try:
+        return json.loads(process.stdout.splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        lines = process.stderr.strip().splitlines() or [f"exit status {process.returncode}"]
+        return {"id": name, "error": lines[-1]}
 
 
 def main():
@@ -150,13 +153,14 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--torch", action="store_true", help="time PyTorch on the same batches")
+    parser.add_argument("--kernels", default="auto", choices=["auto", "numpy", "numba"], help="charrnn's kernels")
     parser.add_argument("--corpus-scale", action="store_true", help="the 200 MB corpus benchmark instead")
     parser.add_argument("--parallel", action="store_true", help="the data-parallel (mpiexec) benchmark instead")
     parser.add_argument("--cell-order", action="store_true", help="per-step learning of rnn, lstm, gru instead")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(bench_one(args.one, args.corpus, args.repeats, args.torch)))
+        print(json.dumps(bench_one(args.one, args.corpus, args.repeats, args.torch, args.kernels)))
         return
     if args.corpus_scale:
         from corpus_scale import main as scale_main
@@ -170,17 +174,15 @@ def main():
     if not Path(args.corpus).is_file():
         sys.exit(f"no corpus at {args.corpus}; pass --corpus PATH")
     print(f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, numpy {np.__version__}, "
-          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(auto)')}", flush=True)
-    peak, results = matmul_peak(), []
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(auto)')}, kernels {args.kernels}", flush=True)
+    results = []
     for name in args.configs:
-        command = [sys.executable, __file__, "--one", name, "--corpus", args.corpus, "--repeats", str(args.repeats)]
-        output = subprocess.run(command + (["--torch"] if args.torch else []), check=True, capture_output=True,
-                                text=True).stdout
-        results.append(json.loads(output.splitlines()[-1]))
-        print(f"  {name}: {results[-1]['train']:,.0f} train chars/s", file=sys.stderr, flush=True)
-    print(table(results, peak))
+        results.append(run_config(name, args))
+        print(f"  {name}: {results[-1].get('train', 0):,.0f} train chars/s {results[-1].get('error', '')}",
+              file=sys.stderr, flush=True)
+    print(table(results))
     if args.json:
-        Path(args.json).write_text(json.dumps({"matmul_peak_gflops": peak, "results": results}, indent=2))
+        Path(args.json).write_text(json.dumps({"results": results}, indent=2))
 
 
 if __name__ == "__main__":

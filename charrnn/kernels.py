@@ -55,6 +55,18 @@ def sigmoid(x):
     return HALF + HALF * tanh(HALF * x)
 
 
+@njit(inline="always", **FAST)
+def activate(sigmoid_gates, sigmoid_rec, tanh_gates, tanh_rec):
+    """σ(gates + rec) and tanh(gates + rec) in place, each over one contiguous run of a row.
+
+    Kept as two loops that start at 0 over slices: LLVM vectorises those, and not a loop
+    over range(3H, 4H) of the whole row (measured 9× slower)."""
+    for k in range(sigmoid_gates.shape[0]):
+        sigmoid_gates[k] = sigmoid(sigmoid_gates[k] + sigmoid_rec[k])
+    for k in range(tanh_gates.shape[0]):
+        tanh_gates[k] = tanh(tanh_gates[k] + tanh_rec[k])
+
+
 # ---------------------------------------------------------------- vanilla RNN
 
 
@@ -87,7 +99,7 @@ def rnn_forward(xw, state, params):
 def rnn_backward(dnext_state, cache, params):
     (dh,) = dnext_state
     rnn_gradient(cache.gates, dh)
-    return cache.gates, (cache.gates @ params["Wh"].T,), {}
+    return cache.gates, (cache.gates @ params["Wh_T"],), {}
 
 
 # ---------------------------------------------------------------- LSTM
@@ -100,10 +112,7 @@ def lstm_activate(a, rec, c_prev, c, tanh_c, h):
     H = c.shape[1]
     for n in range(a.shape[0]):
         row, rec_row = a[n], rec[n]
-        for k in range(3 * H):  # split loops: one that mixes the gates does not vectorise
-            row[k] = sigmoid(row[k] + rec_row[k])
-        for k in range(3 * H, 4 * H):
-            row[k] = tanh(row[k] + rec_row[k])
+        activate(row[:3 * H], rec_row[:3 * H], row[3 * H:], rec_row[3 * H:])
         i, f, o, g = row[:H], row[H:2 * H], row[2 * H:3 * H], row[3 * H:]
         c_prev_row, c_row, tanh_c_row, h_row = c_prev[n], c[n], tanh_c[n], h[n]
         for j in range(H):
@@ -144,7 +153,7 @@ def lstm_backward(dnext_state, cache, params):
     dh, dc_next = dnext_state
     dc, dc_prev = dc_next.copy(), np.empty_like(dc_next)
     lstm_gradient(cache.gates, cache.c_prev, cache.tanh_c, dh, dc, dc_prev)
-    return cache.gates, (cache.gates @ params["Wh"].T, dc_prev), {}
+    return cache.gates, (cache.gates @ params["Wh_T"], dc_prev), {}
 
 
 # ---------------------------------------------------------------- GRU
@@ -214,11 +223,11 @@ def gru_forward(xw, state, params):
 def gru_backward(dnext_state, cache, params):
     (dh,) = dnext_state
     H = dh.shape[1]
-    Wh, dpre, h_prev = params["Wh"], cache.gates, cache.rec_in[0]
+    Wh_T, dpre, h_prev = params["Wh_T"], cache.gates, cache.rec_in[0]
     dh_prev = np.empty_like(dh)
     gru_gradient_zn(dpre, h_prev, dh, dh_prev)
-    gru_gradient_r(dpre, h_prev, dpre[:, 2 * H:] @ Wh[:, 2 * H:].T, dh_prev)
-    dh_prev += dpre[:, :2 * H] @ Wh[:, :2 * H].T
+    gru_gradient_r(dpre, h_prev, dpre[:, 2 * H:] @ Wh_T[2 * H:], dh_prev)
+    dh_prev += dpre[:, :2 * H] @ Wh_T[:2 * H]
     return dpre, (dh_prev,), {}
 
 

@@ -126,6 +126,7 @@ def input_gradient(cell_name, remember=None, hidden_size=64, input_size=8, batch
     config = tiny_config(cell=cell_name, hidden_size=hidden_size, dtype="float64", init="uniform", init_scale=0.08)
     cell, rng = CELLS[cell_name](config), np.random.default_rng(0)
     params = cell.init_params(input_size, hidden_size, rng)
+    params["Wh_T"] = params["Wh"].T  # as model.backward_params adds it
     if remember:
         params["b"][:] = 0
         remember(params["b"], hidden_size)
