@@ -202,10 +202,11 @@ def _layer_grads(cell, lp, dout, layer_input, cache, state, ids):
     zero = tuple(np.zeros_like(s) for s in state)  # truncated BPTT: no gradient from the future
     dpre, dstate, grads = _layer_backward(cell, lp, dout, *cache, zero)
     dpre2d = dpre.reshape(-1, dpre.shape[2])  # (T·N, G·H)
-    grads["b"] = dpre2d.sum(axis=0)
     if layer_input is None:  # one-hot input: scatter-add rows instead of a matmul with one-hot vectors
         grads["Wx"] = scatter_rows(ids.ravel(), dpre2d, len(lp["Wx"]))
+        grads["b"] = grads["Wx"].sum(axis=0)  # one-hot rows sum to 1: Σ_t dpre_t = Σ_v dWx_v, V rows, not T·N
         return grads, None, dstate
+    grads["b"] = dpre2d.sum(axis=0)
     grads["Wx"] = layer_input.reshape(-1, layer_input.shape[2]).T @ dpre2d
     return grads, (dpre2d @ lp["Wx"].T).reshape(layer_input.shape), dstate
 
