@@ -90,6 +90,7 @@ def rnn_gradient(a, dh):
 
 
 def rnn_forward(xw, state, params):
+    """cells.rnn_forward, its tanh fused in rnn_activate."""
     (h_prev,) = state
     h = np.empty_like(h_prev)  # (N, H)
     rnn_activate(xw, h_prev @ params["Wh"], h)
@@ -97,6 +98,7 @@ def rnn_forward(xw, state, params):
 
 
 def rnn_backward(dnext_state, cache, params):
+    """cells.rnn_backward, dpre fused in rnn_gradient."""
     (dh,) = dnext_state
     rnn_gradient(cache.gates, dh)
     return cache.gates, (cache.gates @ params["Wh_T"],), {}
@@ -143,6 +145,7 @@ def lstm_gradient(a, c_prev, tanh_c, dh, dc, dc_prev):
 
 
 def lstm_forward(xw, state, params):
+    """cells.lstm_forward without peepholes or coupling; elementwise work in lstm_activate."""
     h_prev, c_prev = state
     c, tanh_c, h = (np.empty_like(c_prev) for _ in range(3))  # (N, H) each
     lstm_activate(xw, h_prev @ params["Wh"], c_prev, c, tanh_c, h)
@@ -150,6 +153,7 @@ def lstm_forward(xw, state, params):
 
 
 def lstm_backward(dnext_state, cache, params):
+    """cells.lstm_backward without peepholes or coupling; elementwise work in lstm_gradient."""
     dh, dc_next = dnext_state
     dc, dc_prev = dc_next.copy(), np.empty_like(dc_next)
     lstm_gradient(cache.gates, cache.c_prev, cache.tanh_c, dh, dc, dc_prev)
@@ -211,6 +215,7 @@ def gru_gradient_r(a, h_prev, drh, dh_prev):
 
 
 def gru_forward(xw, state, params):
+    """cells.gru_forward; elementwise work in gru_activate_gates and gru_activate_state."""
     (h_prev,) = state
     H = h_prev.shape[1]
     Wh = params["Wh"]
@@ -221,6 +226,7 @@ def gru_forward(xw, state, params):
 
 
 def gru_backward(dnext_state, cache, params):
+    """cells.gru_backward; elementwise work in gru_gradient_zn and gru_gradient_r."""
     (dh,) = dnext_state
     H = dh.shape[1]
     Wh_T, dpre, h_prev = params["Wh_T"], cache.gates, cache.rec_in[0]
