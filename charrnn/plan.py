@@ -30,7 +30,7 @@ BASE_LR, BASE_WIDTH = 0.01, 128  # Adam 0.01 at 2x128: 1.640 in one minute, agai
 # 2,862 (8 min: 1.466 vs 1.514), so the crossover lies between them.
 MIN_STEPS = 2000
 EVAL_SHARE = 0.05  # of the budget, at most, spent on validation
-EVAL_SPEED = 2.5  # evaluation's chars/s over training's (the README's speed tables: 2.4-2.6)
+EVAL_SPEED = 2.5  # evaluation's chars/s over training's, at least (the README's speed tables: 2.6-3.3)
 MAX_EVALS = 10
 STEP_MARGIN = 1.1  # a step in a run measured up to 10% slower than in the probe (logging, masks)
 # (epochs the plan will see, dropout): more passes over the text need more regularisation
