@@ -120,7 +120,8 @@ def table(results):
             rows.append(f"{r['id']:<14} failed: {r['error']}")
             continue
         rows.append(f"{r['id']:<14}{r['train']:>11,.0f}{r['train'] / r['bound_train']:>9.0%}{r['eval']:>11,.0f}"
-                    f"{r['eval'] / r['train']:>10.1f}x{r['sample1']:>12,.0f}{r['sample64']:>13,.0f}{r['peak_mb']:>9,.0f}")
+                    f"{r['eval'] / r['train']:>10.1f}x{r['sample1']:>12,.0f}{r['sample64']:>13,.0f}"
+                    f"{r['peak_mb']:>9,.0f}")
     for r in results:
         if "ref_train" in r:
             rows.append(f"min-char-rnn.py reference: train {r['ref_train']:,.0f} c/s, sample {r['ref_sample1']:,.0f} "

@@ -92,20 +92,20 @@ def test_sequence_matches_reference_loop(variant, N, T):
     config, params, state, inputs, targets = setup(variant, N, T, num_layers=2)
     logp, final = log_likelihood(params, config, inputs, targets, state)
     H, onehot = config.hidden_size, np.eye(V)
-    layers = [{k.split(".")[2]: v for k, v in params.items() if k.startswith(f"rnn.{l}.")} for l in range(2)]
+    layers = [{k.split(".")[2]: v for k, v in params.items() if k.startswith(f"rnn.{layer}.")} for layer in range(2)]
     for n in range(N):
-        hs = [state[l][0][n] for l in range(2)]
-        cs = [state[l][1][n] if len(state[l]) > 1 else None for l in range(2)]
+        hs = [state[layer][0][n] for layer in range(2)]
+        cs = [state[layer][1][n] if len(state[layer]) > 1 else None for layer in range(2)]
         for t in range(T):
             x = onehot[inputs[n, t]]
-            for l in range(2):
-                hs[l], cs[l] = reference_step(variant, x, hs[l], cs[l], layers[l], H)
-                x = hs[l]
+            for layer in range(2):
+                hs[layer], cs[layer] = reference_step(variant, x, hs[layer], cs[layer], layers[layer], H)
+                x = hs[layer]
             logits = x @ params["head.W"] + params["head.b"]
             expected = logits[targets[n, t]] - np.log(np.exp(logits).sum())
             np.testing.assert_allclose(logp[n, t], expected, rtol=1e-10, atol=1e-12)
-        for l in range(2):
-            np.testing.assert_allclose(final[l][0][n], hs[l], rtol=1e-10, atol=1e-12)
+        for layer in range(2):
+            np.testing.assert_allclose(final[layer][0][n], hs[layer], rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -181,7 +181,8 @@ def test_progress_lines_samples_and_quiet(tmp_path, corpus_file):
 
 
 def test_max_time_stops_training(tmp_path, corpus_file):
-    result = invoke("train", corpus_file, *TINY, "--max-steps", "1000000", "--max-time", "1", "--run-dir", tmp_path / "r")
+    result = invoke("train", corpus_file, *TINY, "--max-steps", "1000000", "--max-time", "1",
+                    "--run-dir", tmp_path / "r")
     assert result.exit_code == 0
     step = json.loads(invoke("info", tmp_path / "r", "--json").stdout)["step"]
     assert 0 < step < 1000000

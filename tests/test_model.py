@@ -56,7 +56,8 @@ def test_training_steps_equal_min_char_rnn(mcr):
     Wxh, Whh, Why, bh, by = as_min_char_rnn(params)
     mem = [np.zeros_like(m) for m in (Wxh, Whh, Why, bh, by)]
     hprev, p = np.zeros((100, 1)), 0
-    windows, optimizer, state = Windows(Tokens(data), 1, 25), OPTIMIZERS["adagrad"](params, config), init_state(config, 1)
+    windows, optimizer = Windows(Tokens(data), 1, 25), OPTIMIZERS["adagrad"](params, config)
+    state = init_state(config, 1)
     for n in range(10):
         inputs, targets = data[p:p + 25], data[p + 1:p + 26]
         loss, *grads, hprev = lossFun(inputs, targets, hprev, Wxh, Whh, Why, bh, by)
