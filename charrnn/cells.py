@@ -31,6 +31,7 @@ This module is the readable NumPy reference. `kernels.py` holds fused float32 ve
 the same steps behind the same interface; `build_cell` picks between them.
 """
 
+import sys
 import time
 from functools import partial
 from typing import Callable, NamedTuple
@@ -321,8 +322,15 @@ def build_cell(config):
 
 
 def load_kernels(config):
-    """Seconds spent making `config`'s cell ready: numba compiles the fused kernels on first use
-    (a few seconds, once) and loads them from its disk cache after."""
+    """(seconds, compiled): the time spent making `config`'s cell ready, and whether numba
+    compiled the fused kernels for it (first use, a few seconds, once) rather than loading
+    them from its disk cache."""
+    first_load = "charrnn.kernels" not in sys.modules
     started = time.perf_counter()
-    build_cell(config)
-    return time.perf_counter() - started
+    cell = build_cell(config)
+    seconds = time.perf_counter() - started
+    if not first_load or cell.step_forward.__module__ != "charrnn.kernels":
+        return seconds, False
+    from . import kernels
+
+    return seconds, kernels.compiled_here()

@@ -115,17 +115,17 @@ def train(paths, config_path, run_dir, resume, overwrite, allow_corpus_change, c
     flags = {k: v for k, v in flags.items() if v is not None}
     checkpoint = load_checkpoint(find_checkpoint(resume)) if resume else None
     config = load_config(config_path, flags, base=checkpoint.config if checkpoint else None)
+    if budget is not None and checkpoint:
+        raise click.UsageError("--time plans a new run; give a resumed run more time with --max-time")
+    kernels_ready(config)  # before --time's probe, which must time steps, not a first compile
     reason = None
     if budget is not None:
-        if checkpoint:
-            raise click.UsageError("--time plans a new run; give a resumed run more time with --max-time")
         from .plan import plan_run
 
         cache = cache_for(run_dir or default_run_dir(list(paths)), cache_dir)
         config, reason = plan_run(list(paths), config_path, flags, budget, cache)
         click.echo(reason, err=True)
     reducer = make_reducer()
-    kernels_ready(config)
     with stop_requests() as stop:
         summary = run_training(list(paths), config, run_dir, checkpoint, overwrite, allow_corpus_change, cache_dir,
                                quiet, stop, reducer, reason)
@@ -142,11 +142,11 @@ def train(paths, config_path, run_dir, resume, overwrite, allow_corpus_change, c
 
 
 def kernels_ready(config):
-    """Compile or load the fused kernels before the work starts, and say so when compiling took a while."""
+    """Compile (first use) or load the fused kernels before the work starts, and say so when it compiled."""
     from .cells import load_kernels
 
-    seconds = load_kernels(config)
-    if seconds > 1 and is_root():
+    seconds, compiled = load_kernels(config)
+    if compiled and is_root():
         click.echo(f"compiled charrnn's fused kernels in {seconds:.1f} s, once: later runs load them from numba's "
                    "cache", err=True)
 

@@ -14,8 +14,6 @@ only multiplies, adds and one divide, which LLVM vectorises. Both are within 3e-
 exact values (tests/test_kernels.py). Kernels compile once and are cached on disk.
 """
 
-from functools import partial
-
 import numpy as np
 from numba import float32, njit, void
 
@@ -24,8 +22,22 @@ from .cells import CELLS, GateCache, LSTMCache
 # No fastmath "nnan"/"ninf": a NaN from a diverging run must reach the loss guard, not be
 # clamped into a plausible number. "contract" allows FMAs, "arcp" a reciprocal for the divide.
 FAST = dict(error_model="numpy", fastmath={"contract", "arcp"})
-jit = partial(njit, cache=True, nogil=True, **FAST)
 MATRIX = float32[:, ::1]  # C-contiguous (N, ·)
+KERNELS = []  # every compiled kernel, so compiled_here() can ask numba about each
+
+
+def jit(signature):
+    """Compile for `signature` now (or load from numba's disk cache), not at the first step."""
+    def decorate(function):
+        kernel = njit(signature, cache=True, nogil=True, **FAST)(function)
+        KERNELS.append(kernel)
+        return kernel
+    return decorate
+
+
+def compiled_here():
+    """Whether this process compiled the kernels, rather than loading them from the disk cache."""
+    return any(kernel.stats.cache_misses for kernel in KERNELS)
 
 TANH_LIMIT = np.float32(7.90531110763549805)  # tanh rounds to ±1 in float32 beyond this
 TANH_P = tuple(np.float32(v) for v in (-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11,

@@ -41,6 +41,9 @@ def plan(seconds, train_chars, val_chars, step_seconds, probe_seconds=0.0):
     """(overrides, reason) for a budget of `seconds`, splits of `train_chars` and `val_chars`
     (as validation will score them), and `step_seconds` {width: measured seconds per step}."""
     budget = seconds - probe_seconds
+    if budget <= 0:
+        raise CharrnnError(f"measuring this machine took {probe_seconds:.1f} s of the {seconds:g} s budget; "
+                           "give --time more")
     steps = {width: int(budget * (1 - EVAL_SHARE) / (t * STEP_MARGIN)) for width, t in step_seconds.items()}
     fits = [width for width in sorted(steps) if steps[width] >= MIN_STEPS]
     width = fits[-1] if fits else min(steps)
@@ -83,7 +86,9 @@ def plan_run(paths, config_path, flags, budget, cache_dir):
     splits = split(corpus.ids, explicit)
     val_chars = min(len(splits["val"]), explicit.val_max_chars or len(splits["val"]))
     overrides, reason = plan(seconds, len(splits["train"]), val_chars, step_seconds, time.perf_counter() - started)
-    return load_config(config_path, flags, base=make_config(overrides)), reason
+    config = load_config(config_path, flags, base=make_config(overrides))
+    yours = [f"{key} {getattr(config, key)}" for key in overrides if getattr(config, key) != overrides[key]]
+    return config, reason + (f"; yours instead: {', '.join(yours)}" if yours else "")
 
 
 def probe(config, vocab_size, widths=WIDTHS, steps=3):

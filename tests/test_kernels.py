@@ -6,6 +6,9 @@ through stacked layers with an embedding and dropout, and through the CLI.
 """
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -107,3 +110,14 @@ def test_cli_trains_the_same_model_with_either_kernels(tmp_path, corpus_file):
     result = invoke("train", corpus_file, "--run-dir", tmp_path / "p", "--kernels", "numba", "--peephole",
                     "--max-steps", "1", "--quiet")
     assert result.exit_code == 1 and "--kernels numba covers float32" in result.stderr
+
+
+def test_first_use_compiles_once_and_says_so(tmp_path, corpus_file):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))  # a cache of its own: empty at first
+    command = [sys.executable, "-m", "charrnn", "train", str(corpus_file), "--max-steps", "1", "--hidden-size", "8",
+               "--quiet", "--run-dir"]
+    first, second = (subprocess.run(command + [str(tmp_path / run)], env=env, capture_output=True, text=True)
+                     for run in ("a", "b"))
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert "compiled charrnn's fused kernels in" in first.stderr
+    assert "compiled" not in second.stderr  # loaded from the disk cache

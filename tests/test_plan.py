@@ -52,6 +52,7 @@ def test_time_plans_the_run_and_explicit_flags_win(tmp_path, corpus_file):
     assert result.exit_code == 0, result.stderr
     first = result.stderr.splitlines()[0]
     assert first.startswith("plan for 3 s: LSTM 2x16 (") and "at the deadline" in first
+    assert first.endswith("; yours instead: batch_size 4, seq_length 16")  # what the plan did not choose
     text = (tmp_path / "run" / "config.yaml").read_text()
     assert text.startswith(f"# {first}\n")
     config = yaml.safe_load(text)
