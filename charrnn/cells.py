@@ -33,7 +33,7 @@ the same steps behind the same interface; `build_cell` picks between them.
 
 import sys
 import time
-from functools import partial
+from functools import lru_cache, partial
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -306,6 +306,7 @@ def gru_cell(config):
 CELLS = {"rnn": rnn_cell, "lstm": lstm_cell, "gru": gru_cell}
 
 
+@lru_cache(maxsize=16)  # the model asks on every window, forward and backward: build each once
 def build_cell(config):
     """The cell `config` names: its fused kernels (kernels.py) where `config.kernels` allows and
     they cover the variant, else this module's NumPy reference."""
@@ -327,10 +328,7 @@ def load_kernels(config):
     them from its disk cache."""
     first_load = "charrnn.kernels" not in sys.modules
     started = time.perf_counter()
-    cell = build_cell(config)
+    build_cell(config)
     seconds = time.perf_counter() - started
-    if not first_load or cell.step_forward.__module__ != "charrnn.kernels":
-        return seconds, False
-    from . import kernels
-
-    return seconds, kernels.compiled_here()
+    kernels = sys.modules.get("charrnn.kernels")  # imported by this call, or not at all (--kernels numpy)
+    return seconds, bool(first_load and kernels and kernels.compiled_here())
