@@ -21,7 +21,7 @@ from .model import init_params, init_state
 from .optim import OPTIMIZERS
 from .vocab import Vocab
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: grad_clip bounds the per-character gradient (1: the window's summed one)
 
 
 @dataclass
@@ -95,6 +95,13 @@ def _expect(arrays, name, like, path):
     return value
 
 
+def _upgraded(config, version):
+    """A config from an older format, with each setting meaning what it meant when it was saved."""
+    if version < 2 and "grad_clip" in config:
+        config = dict(config, grad_clip=config["grad_clip"] / config.get("seq_length", 100))
+    return config
+
+
 def load_checkpoint(path):
     """Load and validate a checkpoint file written by save_checkpoint."""
     path = Path(path)
@@ -105,7 +112,7 @@ def load_checkpoint(path):
         if version > FORMAT_VERSION:
             raise CharrnnError(f"{path} was written by a newer charrnn (format {version}; this one reads "
                                f"{FORMAT_VERSION}); upgrade charrnn")
-        config = make_config(meta["config"])
+        config = make_config(_upgraded(meta["config"], version))
         vocab = Vocab.from_json(meta["vocab"])
     except (KeyError, ValueError, TypeError, UnicodeDecodeError) as e:
         raise CharrnnError(f"{path} has missing or invalid metadata ({type(e).__name__}: {e})") from None

@@ -10,12 +10,16 @@ import math
 import numpy as np
 
 
-def clip_grads(grads, mode, value):
+def clip_grads(grads, mode, value, chars=1):
     """Clip in place (element-wise to ±value, or to global norm `value`); 0 = off.
 
+    `value` bounds the gradient per character: the loss sums `chars` characters (a window's
+    seq_length), so its gradients are `chars` times the per-character ones and the threshold
+    is value · chars. So a setting means the same at every seq_length.
     Returns the global norm before clipping, float64, for logging and the divergence guard.
     """
     norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+    value *= chars
     if value and mode == "value":
         for g in grads.values():
             np.clip(g, -value, value, out=g)

@@ -3,8 +3,9 @@
 `plan()` is a pure function of the budget, the corpus size and the measured seconds per
 step of each candidate width; its choices are the data below, each measured (README,
 "Training for a time budget"). `probe()` measures those step times on this machine, on the
-real recipe, in the first seconds of the budget. Explicit settings always win: the CLI
-applies the plan under them.
+real recipe, in the first seconds of the budget. A plain `charrnn train FILE` is planned
+too, more lightly: the defaults, with dropout scaled to the passes they make over the corpus.
+Explicit settings always win: `plan_run` applies the plan under them.
 """
 
 import dataclasses
@@ -13,15 +14,19 @@ import time
 
 import numpy as np
 
-from .config import parse_duration
+from .batches import Windows
+from .config import load_config, load_yaml, make_config, parse_duration
+from .corpus import Tokens, load_corpus, split
 from .errors import CharrnnError
+from .runs import load_everywhere
+from .training import SINGLE, new_run, train_step
 
 # The recipe every plan shares, and why.
 RECIPE = dict(
     cell="lstm", num_layers=2,    # LSTM 2×H: the best text per minute among the cells measured
     batch_size=32, seq_length=100,  # 3,200 characters a step, 100 of context for BPTT
     optimizer="adam", lr_schedule="cosine",  # decays to the deadline, from learning_rate(width) below
-    clip_mode="norm", grad_clip=5.0,  # global-norm clipping: 1.792 against element-wise 1.853 (1,000 steps)
+    clip_mode="norm", grad_clip=0.05,  # global-norm clipping: 1.792 against element-wise 1.853 (1,000 steps)
 )
 WIDTHS = (128, 256, 384)  # the widths the planner chooses among
 BASE_LR, BASE_WIDTH = 0.01, 128  # Adam 0.01 at 2x128: 1.640 in one minute, against 2.007 at 2e-3
@@ -33,11 +38,14 @@ EVAL_SHARE = 0.05  # of the budget, at most, spent on validation
 EVAL_SPEED = 2.5  # evaluation's chars/s over training's, at least (the README's speed tables: 2.6-3.3)
 MAX_EVALS = 10
 STEP_MARGIN = 1.1  # a step in a run measured up to 10% slower than in the probe (logging, masks)
-# (epochs the plan will see, dropout): more passes over the text need more regularisation
-DROPOUT = ((2, 0.0), (6, 0.1), (math.inf, 0.2))
+# (fewer epochs than this, dropout): more passes over the text need more regularisation. Beyond
+# 20: on 100 KB (83 epochs of 2x128) 0.3 reached 1.541 against 0.2's 1.562 and 0.5's 1.564;
+# 30 minutes of 2x384 (27 epochs) reached 1.457 at 0.4 against 1.462 at 0.2.
+DROPOUT = ((2, 0.0), (6, 0.1), (20, 0.2), (math.inf, 0.3))
 
 
-def plan(seconds, train_chars, val_chars, step_seconds, probe_seconds=0.0):
+def plan(seconds, train_chars, val_chars, step_seconds, probe_seconds=0.0,
+         chars_per_step=RECIPE["batch_size"] * RECIPE["seq_length"]):
     """(overrides, reason) for a budget of `seconds`, splits of `train_chars` and `val_chars`
     (as validation will score them), and `step_seconds` {width: measured seconds per step}."""
     budget = seconds - probe_seconds
@@ -48,7 +56,6 @@ def plan(seconds, train_chars, val_chars, step_seconds, probe_seconds=0.0):
     fits = [width for width in sorted(steps) if steps[width] >= MIN_STEPS]
     width = fits[-1] if fits else min(steps)
     max_steps = max(steps[width], 1)
-    chars_per_step = RECIPE["batch_size"] * RECIPE["seq_length"]
     epochs = max_steps * chars_per_step / max(train_chars, 1)
     chars_per_second = chars_per_step / step_seconds[width]
     eval_seconds = val_chars / (EVAL_SPEED * chars_per_second)
@@ -56,7 +63,7 @@ def plan(seconds, train_chars, val_chars, step_seconds, probe_seconds=0.0):
     lr = BASE_LR * BASE_WIDTH / width  # Adam's step on wider layers shrinks as 1/width
     warmup = min(200, max_steps // 10)
     overrides = dict(RECIPE, hidden_size=width, learning_rate=lr, min_lr=lr / 10, warmup_steps=warmup,
-                     lr_decay_every=max(1, max_steps - warmup), dropout=next(d for e, d in DROPOUT if epochs < e),
+                     lr_decay_every=max(1, max_steps - warmup), dropout=dropout_for(epochs),
                      max_steps=max_steps, max_time=budget, eval_every=max(1, max_steps // evals))
     reason = (f"plan for {seconds:.0f} s: LSTM 2x{width} ({chars_per_second:,.0f} chars/s measured here, "
               f"{max_steps:,} steps, {epochs:.1f} epochs of {train_chars:,} chars), the widest to get >= "
@@ -65,44 +72,68 @@ def plan(seconds, train_chars, val_chars, step_seconds, probe_seconds=0.0):
     return overrides, reason
 
 
-def plan_run(paths, config_path, flags, budget, cache_dir):
-    """The config for `--time budget`: defaults < the measured plan < YAML < flags, and its reason."""
-    from .config import load_config, load_yaml, make_config
-    from .corpus import load_corpus, split
+def dropout_for(epochs):
+    """Dropout for a run that makes `epochs` passes over its training text."""
+    return next(dropout for most, dropout in DROPOUT if epochs < most)
 
+
+def plan_run(paths, config_path, flags, budget, cache_dir, reducer=SINGLE):
+    """(config, reason) for a new run: with a `budget`, the measured plan; without, the defaults
+    with dropout scaled to the corpus. Either sits under the user's YAML and flags, which win;
+    the reason is None when nothing was chosen for the user. Under MPI every rank calls this,
+    and the root's measurements decide, so that every rank trains the same config."""
+    started = time.perf_counter()
+    seconds = _seconds(budget) if budget is not None else None
+    chosen = set(flags) | (set(load_yaml(config_path)) if config_path else set())
+    base = make_config(RECIPE) if seconds else make_config()
+    explicit = load_config(config_path, flags, base=base)  # the recipe under the user's settings
+    if not seconds and "dropout" in chosen:
+        return explicit, None
+    if not paths:
+        raise CharrnnError("name a text file to train on (or --resume RUN_DIR)")
+    vocab_size, train_chars, val_chars = _corpus_sizes(paths, explicit, cache_dir, reducer)
+    if seconds:
+        widths = (explicit.hidden_size,) if "hidden_size" in chosen else WIDTHS
+        step_seconds = probe(explicit, vocab_size, widths, rows=reducer.rows(explicit.batch_size))
+        step_seconds, elapsed = reducer.root_value((step_seconds, time.perf_counter() - started))
+        overrides, reason = plan(seconds, train_chars, val_chars, step_seconds, elapsed,
+                                 explicit.batch_size * explicit.seq_length)
+    else:
+        epochs = explicit.max_steps * explicit.batch_size * explicit.seq_length / max(train_chars, 1)
+        overrides = dict(dropout=dropout_for(epochs))
+        reason = (f"dropout {overrides['dropout']}: {explicit.max_steps:,} steps make {epochs:.1f} passes over "
+                  f"{train_chars:,} training chars (--dropout to choose)")
+    config = load_config(config_path, flags, base=make_config(overrides, base))
+    yours = [f"{key} {getattr(config, key)}" for key in overrides if getattr(config, key) != overrides[key]]
+    return config, reason + (f"; yours instead: {', '.join(yours)}" if yours else "")
+
+
+def _seconds(budget):
     try:
         seconds = parse_duration(budget)
     except ValueError:
         seconds = 0
     if not seconds > 0:
         raise CharrnnError(f"--time {budget!r} is not a duration such as 90s, 10m or 1h")
-    if not paths:
-        raise CharrnnError("name a text file to train on")
-    started = time.perf_counter()
-    explicit = load_config(config_path, flags, base=make_config(RECIPE))  # the recipe under the user's settings
-    corpus = load_corpus(paths, explicit, cache_dir)
-    fixed_width = "hidden_size" in flags or (config_path and "hidden_size" in load_yaml(config_path))
-    step_seconds = probe(explicit, corpus.vocab.size, (explicit.hidden_size,) if fixed_width else WIDTHS)
-    splits = split(corpus.ids, explicit)
-    val_chars = min(len(splits["val"]), explicit.val_max_chars or len(splits["val"]))
-    overrides, reason = plan(seconds, len(splits["train"]), val_chars, step_seconds, time.perf_counter() - started)
-    config = load_config(config_path, flags, base=make_config(overrides))
-    yours = [f"{key} {getattr(config, key)}" for key in overrides if getattr(config, key) != overrides[key]]
-    return config, reason + (f"; yours instead: {', '.join(yours)}" if yours else "")
+    return seconds
 
 
-def probe(config, vocab_size, widths=WIDTHS, steps=3):
-    """Measured seconds per training step of the recipe at each width (one warm-up step first)."""
-    from .batches import Windows
-    from .corpus import Tokens
-    from .training import new_run, train_step
+def _corpus_sizes(paths, config, cache_dir, reducer):
+    """(vocab size, training chars, validation chars as validation scores them)."""
+    corpus = load_everywhere(lambda: load_corpus(paths, config, cache_dir), reducer)
+    splits = split(corpus.ids, config)
+    return corpus.vocab.size, len(splits["train"]), min(len(splits["val"]), config.val_max_chars or len(splits["val"]))
 
+
+def probe(config, vocab_size, widths=WIDTHS, steps=3, rows=None):
+    """Measured seconds per training step of the recipe at each width (one warm-up step first),
+    over `rows` of the batch: a data-parallel rank's share, as it will train."""
     step_seconds = {}
     for width in widths:
         probed = dataclasses.replace(config, hidden_size=width, dropout=0.0)
         rng = np.random.default_rng(0)
         ids = Tokens(rng.integers(0, vocab_size, probed.batch_size * (probed.seq_length + 1) * 2).astype(np.int32))
-        run, windows = new_run(probed, vocab_size, rng), Windows(ids, probed.batch_size, probed.seq_length)
+        run, windows = new_run(probed, vocab_size, rng), Windows(ids, probed.batch_size, probed.seq_length, rows)
         with np.errstate(all="ignore"):
             train_step(run, probed, windows, None)
             start = time.perf_counter()

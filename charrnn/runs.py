@@ -85,7 +85,7 @@ def _note(text, quiet):
         print(f"note: {text}", file=sys.stderr)
 
 
-def _load_everywhere(load, reducer):
+def load_everywhere(load, reducer):
     """The corpus on every rank: the root first, so that it alone encodes the cache and the
     other ranks find it there; then a check that every rank has the same text."""
     corpus = reducer.on_root(load)
@@ -154,7 +154,7 @@ def run_training(paths, config, run_dir=None, checkpoint=None, overwrite=False, 
     run_dir = Path(reducer.root_value(str(run_dir or default_run_dir(paths))))  # one name, from the root's clock
     quiet = quiet or not reducer.is_root
     cache = cache_for(run_dir, cache_dir)
-    corpus = _load_everywhere(lambda: _load_text(paths, config, cache, checkpoint, allow_corpus_change, quiet), reducer)
+    corpus = load_everywhere(lambda: _load_text(paths, config, cache, checkpoint, allow_corpus_change, quiet), reducer)
     splits = split(corpus.ids, config)
     if checkpoint:
         run = resumed_run(checkpoint, rng)

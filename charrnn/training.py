@@ -113,7 +113,7 @@ def train_step(run, config, windows, checkpoint_path, reducer=SINGLE, want_stop=
     result = loss_and_grads(run.params, config, inputs, targets, run.state, masks, batch_total=config.batch_size)
     reducer.sum_(list(result.grads.values()))
     loss, stops = reducer.total([result.loss, want_stop])
-    norm = clip_grads(result.grads, config.clip_mode, config.grad_clip)
+    norm = clip_grads(result.grads, config.clip_mode, config.grad_clip, config.seq_length)
     if run.initial_loss is None:
         run.initial_loss = float(loss)
     _guard(loss, norm, run, config, checkpoint_path)

@@ -82,3 +82,13 @@ def test_truncated_and_garbage_files(trained, tmp_path):
         (tmp_path / name).write_bytes(content)
         with pytest.raises(CharrnnError):
             load_checkpoint(tmp_path / name)
+
+
+def test_a_format_1_checkpoint_keeps_its_clipping(trained, tmp_path):
+    """Format 1 clipped the window's summed gradient: loaded, the same bound is per character."""
+    arrays = arrays_of(trained / "latest.npz")
+    meta = json.loads(arrays["meta"].tobytes())
+    meta = {**meta, "format_version": 1, "config": {**meta["config"], "grad_clip": 5.0, "seq_length": 16}}
+    old = tmp_path / "old.npz"
+    rewrite(old, {**arrays, "meta": np.frombuffer(json.dumps(meta).encode(), np.uint8)})
+    assert load_checkpoint(old).config.grad_clip == 5.0 / 16

@@ -65,7 +65,7 @@ def test_training_steps_equal_min_char_rnn(mcr):
         p += 25
         x, y = windows[n]
         result = loss_and_grads(params, config, x, y, state)
-        clip_grads(result.grads, config.clip_mode, config.grad_clip)
+        clip_grads(result.grads, config.clip_mode, config.grad_clip, config.seq_length)
         optimizer.update(params, result.grads, learning_rate(config, n), n)
         state = result.state
         assert abs(result.loss * 25 - loss) < 1e-10
@@ -100,7 +100,7 @@ def fit(config, data, steps, vocab_size):
             state = init_state(config, config.batch_size)
         inputs, targets = windows[n % windows.per_epoch]
         result = loss_and_grads(params, config, inputs, targets, state)
-        clip_grads(result.grads, config.clip_mode, config.grad_clip)
+        clip_grads(result.grads, config.clip_mode, config.grad_clip, config.seq_length)
         optimizer.update(params, result.grads, learning_rate(config, n), n)
         state = result.state
         losses.append(result.loss)

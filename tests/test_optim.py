@@ -59,6 +59,18 @@ def test_clip_by_value_and_norm():
     assert grads["a"][0] == 30.0
 
 
+def test_clipping_bounds_the_gradient_per_character():
+    """A window's loss sums its characters: at 10 characters the bound on its gradient is 10x."""
+    grads = {"a": np.array([3.0, -40.0])}
+    clip_grads(grads, "value", 2.0, chars=10)
+    assert grads["a"].tolist() == [3.0, -20.0]
+    grads = {"a": np.array([30.0]), "b": np.array([40.0])}
+    clip_grads(grads, "norm", 10.0, chars=10)  # norm 50 < 100: untouched
+    assert grads["a"][0] == 30.0
+    clip_grads(grads, "norm", 1.0, chars=10)
+    assert [grads["a"][0], grads["b"][0]] == pytest.approx([6.0, 8.0])
+
+
 def test_schedules():
     step = tiny_config(lr_schedule="step", learning_rate=1.0, lr_decay=0.5, lr_decay_every=10)
     assert [learning_rate(step, s) for s in (0, 9, 10, 25)] == [1.0, 1.0, 0.5, 0.25]
