@@ -84,7 +84,8 @@ def main(args):
             step = config["batch_size"] * config["seq_length"] / two
             print(f"{name} (batch {config['batch_size']}, seq {config['seq_length']}): K=1 {one:,.0f}, K=2 {two:,.0f} "
                   f"chars/s, speed-up x{two / one:.2f} (K=1 on one BLAS thread {one_core:,.0f}: one process already "
-                  f"runs x{one / one_core:.2f} of it, K=2 x{two / one_core:.2f}); Allreduce of {probe['bytes'] / 2**20:.1f} MB "
+                  f"runs x{one / one_core:.2f} of it, K=2 x{two / one_core:.2f}); "
+                  f"Allreduce of {probe['bytes'] / 2**20:.1f} MB "
                   f"{probe['seconds'] * 1e3:.2f} ms = {probe['seconds'] / step:.1%} of a {step * 1e3:.0f} ms step")
 
 
