@@ -25,7 +25,7 @@ def test_plan_takes_the_widest_model_that_gets_enough_steps(seconds, width):
 def test_plan_regularises_by_epochs_and_schedules_to_the_deadline():
     short, _ = plan(60, 50_000_000, 110_000, STEP_SECONDS)
     long, _ = plan(600, 100_000, 10_000, STEP_SECONDS)
-    assert short["dropout"] == 0.0 and long["dropout"] == 0.3
+    assert short["dropout"] == 0.1 and long["dropout"] == 0.3
     config = make_config(long)
     steps = config.max_steps
     warmed = learning_rate(config, config.warmup_steps - 1)
@@ -85,8 +85,8 @@ def test_a_plain_run_scales_dropout_to_the_corpus_and_the_user_wins(tmp_path, co
         return result.stderr.splitlines(), (tmp_path / name / "config.yaml").read_text()
 
     (few, text), (many, _) = run("few", "--max-steps", "3"), run("many", "--max-steps", "40", "--eval-every", "40")
-    assert few[0] == "dropout 0.0: 3 steps make 1.8 passes over 5,400 training chars (--dropout to choose)"
-    assert text.startswith(f"# {few[0]}\n") and yaml.safe_load(text)["dropout"] == 0.0
+    assert few[0] == "dropout 0.1: 3 steps make 1.8 passes over 5,400 training chars (--dropout to choose)"
+    assert text.startswith(f"# {few[0]}\n") and yaml.safe_load(text)["dropout"] == 0.1
     assert many[0].startswith("dropout 0.3: 40 steps make 23.7 passes")
     (tmp_path / "c.yaml").write_text("dropout: 0.3\n")
     for name, args in [("flag", ["--dropout", "0.3"]), ("yaml", ["--config", tmp_path / "c.yaml"])]:
