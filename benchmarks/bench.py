@@ -60,7 +60,7 @@ def bench_one(name, corpus_path, repeats, with_torch, kernels):
     from charrnn.cells import load_kernels
     from charrnn.config import make_config
     from charrnn.corpus import load_corpus, split
-    from charrnn.batches import Windows
+    from charrnn.batches import EVAL_WINDOW, Windows, eval_streams
     from charrnn.evaluation import evaluate
     from charrnn.sample import SampleOptions, Sampler
     from charrnn.malloc import keep_freed_memory
@@ -94,6 +94,9 @@ def bench_one(name, corpus_path, repeats, with_torch, kernels):
         # after peak_mb: the bound's random arrays are not charrnn's memory
         result["bound_train"] = chars_per_step / bound_seconds(config, corpus.vocab.size, config.batch_size,
                                                                config.seq_length)
+        streams = len(eval_streams(len(val) - 1)[0])  # evaluation's batch; its windows are EVAL_WINDOW long
+        result["bound_eval"] = streams * EVAL_WINDOW / bound_seconds(config, corpus.vocab.size, streams, EVAL_WINDOW,
+                                                                     backward=False)
         if name == "min-char-rnn":
             result.update(bench_min_char_rnn(corpus, repeats))
         if with_torch and name != "min-char-rnn":
@@ -113,14 +116,15 @@ def bench_min_char_rnn(corpus, repeats):
 
 
 def table(results):
-    rows = [f"{'id':<14}{'train c/s':>11}{'of bound':>9}{'eval c/s':>11}{'eval/train':>11}{'sample1 c/s':>12}"
-            f"{'sample64 c/s':>13}{'peak MB':>9}"]
+    rows = [f"{'id':<14}{'train c/s':>11}{'of bound':>9}{'eval c/s':>11}{'of bound':>9}{'eval/train':>11}"
+            f"{'bounds':>7}{'sample1 c/s':>12}{'sample64 c/s':>13}{'peak MB':>9}"]
     for r in results:
         if "error" in r:
             rows.append(f"{r['id']:<14} failed: {r['error']}")
             continue
         rows.append(f"{r['id']:<14}{r['train']:>11,.0f}{r['train'] / r['bound_train']:>9.0%}{r['eval']:>11,.0f}"
-                    f"{r['eval'] / r['train']:>10.1f}x{r['sample1']:>12,.0f}{r['sample64']:>13,.0f}"
+                    f"{r['eval'] / r['bound_eval']:>9.0%}{r['eval'] / r['train']:>10.1f}x"
+                    f"{r['bound_eval'] / r['bound_train']:>6.1f}x{r['sample1']:>12,.0f}{r['sample64']:>13,.0f}"
                     f"{r['peak_mb']:>9,.0f}")
     for r in results:
         if "ref_train" in r:
@@ -131,8 +135,9 @@ def table(results):
             rows.append(f"{r['id']} vs PyTorch: train {r['train'] / r['torch_train']:.2f}x, eval "
                         f"{r['eval'] / r['torch_eval']:.2f}x, sample1 {r['sample1'] / r['torch_sample1']:.2f}x "
                         f"(PyTorch {r['torch_train']:,.0f} / {r['torch_eval']:,.0f} / {r['torch_sample1']:,.0f} c/s)")
-    rows.append("of bound = train chars/s over the matmul-only bound's: the same window's matrix products timed "
-                "alone (benchmarks/matmul_bound.py)")
+    rows.append("of bound = chars/s over the matmul-only bound's: the same window's matrix products timed alone "
+                "(benchmarks/matmul_bound.py), forward and backward for train, forward only for eval; bounds = "
+                "the eval bound's chars/s over the train bound's, the eval/train ratio at equal efficiency")
     return "\n".join(rows)
 
 

@@ -33,6 +33,9 @@ class Windows:
         return chunk[:, :-1], chunk[:, 1:]
 
 
+EVAL_WINDOW = 64  # characters per stream in each of evaluation's windows
+
+
 def is_sampled(n_targets, max_chars):
     """Whether evaluation scores a fixed sample of the targets rather than all of them."""
     return bool(max_chars) and n_targets > max_chars
@@ -57,7 +60,7 @@ def eval_streams(n_targets, max_chars=0, max_streams=64, min_stream=256):
     return [n * length for n in range(streams)], length
 
 
-def eval_windows(tokens, max_chars=0, seq_length=64, share=None):
+def eval_windows(tokens, max_chars=0, seq_length=EVAL_WINDOW, share=None):
     """Windows over the streams of `eval_streams` (or `share(streams)`'s slice of them):
     every target scored at most once.
 
