@@ -123,7 +123,7 @@ def train(paths, config_path, run_dir, resume, overwrite, allow_corpus_change, c
         from .plan import plan_run
 
         cache = cache_for(run_dir or default_run_dir(list(paths)), cache_dir) if paths else None
-        config, reason = plan_run(list(paths), config_path, flags, budget, cache, reducer)
+        config, reason = plan_run(list(paths), config_path, flags, budget, cache, reducer, quiet)
         if reason and reducer.is_root and not (quiet and budget is None):  # a plan asked for is always shown
             click.echo(reason, err=True)
     with stop_requests() as stop:

@@ -16,9 +16,9 @@ import numpy as np
 
 from .batches import Windows
 from .config import load_config, load_yaml, make_config, parse_duration
-from .corpus import Tokens, load_corpus, split
+from .corpus import Tokens, split
 from .errors import CharrnnError
-from .runs import load_everywhere
+from .runs import load_everywhere, load_text
 from .training import SINGLE, new_run, train_step
 
 # The recipe every plan shares, and why.
@@ -79,7 +79,7 @@ def dropout_for(epochs):
     return next(dropout for most, dropout in DROPOUT if epochs < most)
 
 
-def plan_run(paths, config_path, flags, budget, cache_dir, reducer=SINGLE):
+def plan_run(paths, config_path, flags, budget, cache_dir, reducer=SINGLE, quiet=False):
     """(config, reason) for a new run: with a `budget`, the measured plan; without, the defaults
     with dropout scaled to the corpus. Either sits under the user's YAML and flags, which win;
     the reason is None when nothing was chosen for the user. Under MPI every rank calls this,
@@ -93,7 +93,7 @@ def plan_run(paths, config_path, flags, budget, cache_dir, reducer=SINGLE):
         return explicit, None
     if not paths:
         raise CharrnnError("name a text file to train on (or --resume RUN_DIR)")
-    vocab_size, train_chars, val_chars = _corpus_sizes(paths, explicit, cache_dir, reducer)
+    vocab_size, train_chars, val_chars = _corpus_sizes(paths, explicit, cache_dir, reducer, quiet)
     if seconds:
         widths = (explicit.hidden_size,) if "hidden_size" in chosen else WIDTHS
         step_seconds = probe(explicit, vocab_size, widths, rows=reducer.rows(explicit.batch_size))
@@ -120,9 +120,10 @@ def _seconds(budget):
     return seconds
 
 
-def _corpus_sizes(paths, config, cache_dir, reducer):
+def _corpus_sizes(paths, config, cache_dir, reducer, quiet):
     """(vocab size, training chars, validation chars as validation scores them)."""
-    corpus = load_everywhere(lambda: load_corpus(paths, config, cache_dir), reducer)
+    corpus = load_everywhere(lambda: load_text(paths, config, cache_dir, None, False, quiet or not reducer.is_root),
+                             reducer)
     splits = split(corpus.ids, config)
     return corpus.vocab.size, len(splits["train"]), min(len(splits["val"]), config.val_max_chars or len(splits["val"]))
 

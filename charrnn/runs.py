@@ -68,7 +68,7 @@ def _progress(desc, total, quiet):
     return bar, bar.update
 
 
-def _load_text(paths, config, cache_dir, checkpoint, allow_corpus_change, quiet):
+def load_text(paths, config, cache_dir, checkpoint, allow_corpus_change, quiet):
     bar, progress = _progress("encoding", None, quiet)
     with bar:
         corpus = load_corpus(paths, config, cache_dir, checkpoint.vocab if checkpoint else None, progress)
@@ -154,7 +154,7 @@ def run_training(paths, config, run_dir=None, checkpoint=None, overwrite=False, 
     run_dir = Path(reducer.root_value(str(run_dir or default_run_dir(paths))))  # one name, from the root's clock
     quiet = quiet or not reducer.is_root
     cache = cache_for(run_dir, cache_dir)
-    corpus = load_everywhere(lambda: _load_text(paths, config, cache, checkpoint, allow_corpus_change, quiet), reducer)
+    corpus = load_everywhere(lambda: load_text(paths, config, cache, checkpoint, allow_corpus_change, quiet), reducer)
     splits = split(corpus.ids, config)
     if checkpoint:
         run = resumed_run(checkpoint, rng)
