@@ -118,17 +118,17 @@ def train(paths, config_path, run_dir, resume, overwrite, allow_corpus_change, c
     if budget is not None and checkpoint:
         raise click.UsageError("--time plans a new run; give a resumed run more time with --max-time")
     kernels_ready(config)  # before --time's probe, which must time steps, not a first compile
-    reducer, reason = make_reducer(), None
+    reducer, reason, corpus = make_reducer(), None, None
     if not checkpoint:
         from .plan import plan_run
 
-        cache = cache_for(run_dir or default_run_dir(list(paths)), cache_dir) if paths else None
-        config, reason = plan_run(list(paths), config_path, flags, budget, cache, reducer, quiet)
+        cache = cache_for(run_dir or default_run_dir(list(paths)), cache_dir)
+        config, reason, corpus = plan_run(list(paths), config_path, flags, budget, cache, reducer, quiet)
         if reason and reducer.is_root and not (quiet and budget is None):  # a plan asked for is always shown
             click.echo(reason, err=True)
     with stop_requests() as stop:
         summary = run_training(list(paths), config, run_dir, checkpoint, overwrite, allow_corpus_change, cache_dir,
-                               quiet, stop, reducer, reason)
+                               quiet, stop, reducer, reason, corpus)
     if stop:
         raise Interrupted(stop[0], summary["step"], os.path.join(summary["run_dir"], "latest.npz"))
     if reducer.is_root:

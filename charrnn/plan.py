@@ -80,20 +80,23 @@ def dropout_for(epochs):
 
 
 def plan_run(paths, config_path, flags, budget, cache_dir, reducer=SINGLE, quiet=False):
-    """(config, reason) for a new run: with a `budget`, the measured plan; without, the defaults
-    with dropout scaled to the corpus. Either sits under the user's YAML and flags, which win;
-    the reason is None when nothing was chosen for the user. Under MPI every rank calls this,
-    and the root's measurements decide, so that every rank trains the same config."""
+    """(config, reason, corpus) for a new run: with a `budget`, the measured plan; without, the
+    defaults with dropout scaled to the corpus. Either sits under the user's YAML and flags,
+    which win; the reason is None when nothing was chosen for the user. The corpus, loaded to
+    size the plan, is handed on so that training does not load it again. Under MPI every rank
+    calls this, and the root's measurements decide, so that every rank trains the same config."""
     started = time.perf_counter()
     seconds = _seconds(budget) if budget is not None else None
+    if not paths:
+        raise CharrnnError("name a text file to train on (or --resume RUN_DIR)")
     chosen = set(flags) | (set(load_yaml(config_path)) if config_path else set())
     base = make_config(RECIPE) if seconds else make_config()
     explicit = load_config(config_path, flags, base=base)  # the recipe under the user's settings
+    corpus = load_everywhere(lambda: load_text(paths, explicit, cache_dir, None, False, quiet or not reducer.is_root),
+                             reducer)
     if not seconds and "dropout" in chosen:
-        return explicit, None
-    if not paths:
-        raise CharrnnError("name a text file to train on (or --resume RUN_DIR)")
-    vocab_size, train_chars, val_chars = _corpus_sizes(paths, explicit, cache_dir, reducer, quiet)
+        return explicit, None, corpus
+    vocab_size, train_chars, val_chars = _sizes(corpus, explicit)
     if seconds:
         widths = (explicit.hidden_size,) if "hidden_size" in chosen else WIDTHS
         step_seconds = probe(explicit, vocab_size, widths, rows=reducer.rows(explicit.batch_size))
@@ -107,7 +110,7 @@ def plan_run(paths, config_path, flags, budget, cache_dir, reducer=SINGLE, quiet
                   f"{train_chars:,} training chars (--dropout to choose)")
     config = load_config(config_path, flags, base=make_config(overrides, base))
     yours = [f"{key} {getattr(config, key)}" for key in overrides if getattr(config, key) != overrides[key]]
-    return config, reason + (f"; yours instead: {', '.join(yours)}" if yours else "")
+    return config, reason + (f"; yours instead: {', '.join(yours)}" if yours else ""), corpus
 
 
 def _seconds(budget):
@@ -120,10 +123,8 @@ def _seconds(budget):
     return seconds
 
 
-def _corpus_sizes(paths, config, cache_dir, reducer, quiet):
+def _sizes(corpus, config):
     """(vocab size, training chars, validation chars as validation scores them)."""
-    corpus = load_everywhere(lambda: load_text(paths, config, cache_dir, None, False, quiet or not reducer.is_root),
-                             reducer)
     splits = split(corpus.ids, config)
     return corpus.vocab.size, len(splits["train"]), min(len(splits["val"]), config.val_max_chars or len(splits["val"]))
 

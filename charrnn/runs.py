@@ -133,10 +133,10 @@ def _on_step(metrics, config, vocab, quiet):
 
 
 def run_training(paths, config, run_dir=None, checkpoint=None, overwrite=False, allow_corpus_change=False,
-                 cache_dir=None, quiet=False, stop=(), reducer=SINGLE, plan=None):
-    """Load the corpus, set up or resume the run directory, train until done or `stop` is
-    non-empty (see training.train). Returns a summary dict. `plan`, the reason for a
-    planned config, heads config.yaml as comments.
+                 cache_dir=None, quiet=False, stop=(), reducer=SINGLE, plan=None, corpus=None):
+    """Load the corpus (unless `corpus` is the one already loaded, as planning does), set up or
+    resume the run directory, train until done or `stop` is non-empty (see training.train).
+    Returns a summary dict. `plan`, the reason for a planned config, heads config.yaml as comments.
 
     Under MPI (`reducer`, see parallel.py) every rank calls this; only the root writes the
     run directory, metrics and progress.
@@ -154,7 +154,9 @@ def run_training(paths, config, run_dir=None, checkpoint=None, overwrite=False, 
     run_dir = Path(reducer.root_value(str(run_dir or default_run_dir(paths))))  # one name, from the root's clock
     quiet = quiet or not reducer.is_root
     cache = cache_for(run_dir, cache_dir)
-    corpus = load_everywhere(lambda: load_text(paths, config, cache, checkpoint, allow_corpus_change, quiet), reducer)
+    if corpus is None:
+        corpus = load_everywhere(lambda: load_text(paths, config, cache, checkpoint, allow_corpus_change, quiet),
+                                 reducer)
     splits = split(corpus.ids, config)
     if checkpoint:
         run = resumed_run(checkpoint, rng)
