@@ -15,7 +15,8 @@ keeps no state between calls:
 
 The model computes `xw = x·Wx + b` for all T steps in one matmul before the loop, and forms
 dWx, db and dWh as single matmuls after it: dWh[:, block] = Σ_t rec_in_tᵀ·dpre_t[:, block].
-`dparams` holds only the weights a step applies elementwise (the LSTM peepholes).
+`dparams` holds only the weights a step applies elementwise (the LSTM peepholes, layer norm's
+gains and shifts).
 
 The buffer contract between model and cell, stated here once:
 - `xw` (N, G·H) is step t's slice of the layer's (T, N, G·H) buffer. The cell owns it from
@@ -148,6 +149,11 @@ class LSTMCache(NamedTuple):
 def lstm_init(input_size, hidden_size, rng, config):
     params = fused_params(input_size, hidden_size, rng, config, 3 if config.coupled_gates else 4)
     forget = 0 if config.coupled_gates else 1
+    if config.layer_norm:  # normalisation would subtract a bias shared by the whole block: shift instead
+        params["ln_gain"] = np.ones((5, hidden_size), params["b"].dtype)
+        params["ln_shift"] = np.zeros((5, hidden_size), params["b"].dtype)
+        params["ln_shift"][forget] = 1  # remember by default
+        return params
     params["b"][forget * hidden_size:(forget + 1) * hidden_size] = 1  # remember by default
     if config.peephole:
         params["peep"] = init_weights((2 if config.coupled_gates else 3, hidden_size), rng, config,
@@ -230,7 +236,20 @@ def lstm_cell(config):
     i = 1 − f and has no columns: order f, o, g, so Wx (D, 3H), Wh (H, 3H), b (3H,).
     With `peephole`, "peep" (P, H) holds the diagonal peephole weights, rows p_i, p_f, p_o
     (P = 3), or p_f, p_o when coupled (P = 2).
+
+    With `layer_norm` (Ba et al. 2016; plain gates only), each gate block's pre-activation
+    a = x·Wx + b + h_{t-1}·Wh is normalised over its H units and given its own gain and shift,
+    and so is C_t before its tanh; LN(v) = γ⊙(v − mean v)/σ(v) + β:
+
+        i, f, o = σ(LN_i(a_i)), σ(LN_f(a_f)), σ(LN_o(a_o)),  g = tanh(LN_g(a_g))
+        C_t = f⊙C_{t-1} + i⊙g,  h_t = o⊙tanh(LN_C(C_t))
+
+    "ln_gain" and "ln_shift" (5, H) hold γ and β, rows i, f, o, g, C; β_f starts at 1.
     """
+    if config.layer_norm:
+        from .layernorm import ln_lstm_backward, ln_lstm_forward  # it builds on this module's helpers
+
+        return Cell(partial(lstm_init, config=config), ln_lstm_forward, ln_lstm_backward, 2, ((0, 4),))
     variant = dict(peephole=config.peephole, coupled=config.coupled_gates)
     gates = 3 if config.coupled_gates else 4
     return Cell(partial(lstm_init, config=config), partial(lstm_forward, **variant),

@@ -61,6 +61,9 @@ class Config:
                              (lambda v: 0 <= v < 1, "must be in [0, 1)"))
     peephole: bool = setting(False, "LSTM gates also see the cell state (Gers & Schmidhuber 2000)")
     coupled_gates: bool = setting(False, "LSTM input gate tied to the forget gate: i = 1 - f")
+    layer_norm: bool = setting(False, "LSTM gates and cell state normalised over the units (Ba et al. 2016); "
+                               "unless you set it, train turns it on for a plain LSTM narrower than 256, where "
+                               "it measured better")
     init: str = setting("lecun", "weight initialisation: lecun (uniform, variance 1/fan_in; measured better than "
                         "char-rnn's ±0.08 at every size tried), uniform(±init_scale) or normal(0, init_scale)",
                         choice(["uniform", "normal", "lecun"]))
@@ -165,6 +168,8 @@ def make_config(values=None, base=None):
     config = dataclasses.replace(base or Config(), **values)
     if config.val_fraction + config.test_fraction >= 1:
         raise CharrnnError("val_fraction + test_fraction must be < 1")
+    if config.layer_norm and (config.cell != "lstm" or config.peephole or config.coupled_gates):
+        raise CharrnnError("layer_norm covers the plain LSTM: --cell lstm, without peephole or coupled_gates")
     return config
 
 

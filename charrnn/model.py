@@ -185,7 +185,8 @@ def _layer_backward(cell, lp, dout, xw, caches, dstate):
     """
     H = dout.shape[2]
     dpre = xw  # (T, N, G·H)
-    grads = {k: np.zeros_like(lp[k]) for k in ("Wh", "peep") if k in lp}  # Wx and b come after, in one matmul
+    # Wh's and the step-wise weights' (peepholes, norms) gradients; Wx's and b's come after, in one matmul
+    grads = {k: np.zeros_like(v) for k, v in lp.items() if k not in ("Wx", "b", "Wh_T")}
     for t in reversed(range(len(caches))):
         np.add(dstate[0], dout[t], out=dstate[0])  # cells return fresh arrays: in place is safe
         _, dstate, dparams = cell.step_backward(dstate, caches[t], lp)

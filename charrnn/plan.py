@@ -11,6 +11,7 @@ Explicit settings always win: `plan_run` applies the plan under them.
 import dataclasses
 import math
 import time
+from functools import partial
 
 import numpy as np
 
@@ -44,6 +45,9 @@ STEP_MARGIN = 1.1  # a step in a run measured up to 10% slower than in the probe
 # (fewer epochs than this, dropout): more passes over the text need more regularisation, and
 # none is never best (README, "Training for a time budget", has the measurements).
 DROPOUT = ((6, 0.1), (20, 0.2), (math.inf, 0.3))
+# Layer norm in the LSTM below this width: it won at 2x128 (by 0.030-0.047 at the 1- and
+# 3-minute plans' steps), and it lost at 2x256 and 2x384, where it overfit sooner (README).
+LAYER_NORM_BELOW = 256
 
 
 def plan(seconds, train_chars, val_chars, step_seconds, probe_seconds=0.0,
@@ -74,6 +78,13 @@ def plan(seconds, train_chars, val_chars, step_seconds, probe_seconds=0.0,
     return overrides, reason
 
 
+def layer_norm_for(config, width):
+    """Whether a plain LSTM `width` wide trains with layer norm: below LAYER_NORM_BELOW it learns
+    enough faster a step to pay for its 12% more time a step (README)."""
+    plain_lstm = config.cell == "lstm" and not (config.peephole or config.coupled_gates)
+    return plain_lstm and width < LAYER_NORM_BELOW
+
+
 def dropout_for(epochs):
     """Dropout for a run that makes `epochs` passes over its training text."""
     return next(dropout for most, dropout in DROPOUT if epochs < most)
@@ -94,23 +105,36 @@ def plan_run(paths, config_path, flags, budget, cache_dir, reducer=SINGLE, quiet
     explicit = load_config(config_path, flags, base=base)  # the recipe under the user's settings
     corpus = load_everywhere(lambda: load_text(paths, explicit, cache_dir, None, False, quiet or not reducer.is_root),
                              reducer)
-    if not seconds and "dropout" in chosen:
+    norm = None if "layer_norm" in chosen else partial(layer_norm_for, explicit)  # width -> layer_norm, if ours
+    if not seconds and "dropout" in chosen and not (norm and norm(explicit.hidden_size)):
         return explicit, None, corpus
     vocab_size, train_chars, val_chars = _sizes(corpus, explicit)
     if seconds:
         widths = (explicit.hidden_size,) if "hidden_size" in chosen else WIDTHS
-        step_seconds = probe(explicit, vocab_size, widths, rows=reducer.rows(explicit.batch_size))
+        step_seconds = probe(explicit, vocab_size, widths, rows=reducer.rows(explicit.batch_size), norm=norm)
         step_seconds, elapsed = reducer.root_value((step_seconds, time.perf_counter() - started))
         overrides, reason = plan(seconds, train_chars, val_chars, step_seconds, elapsed,
                                  explicit.batch_size * explicit.seq_length)
     else:
-        epochs = explicit.max_steps * explicit.batch_size * explicit.seq_length / max(train_chars, 1)
-        overrides = dict(dropout=dropout_for(epochs))
-        reason = (f"dropout {overrides['dropout']}: {explicit.max_steps:,} steps make {epochs:.1f} passes over "
-                  f"{train_chars:,} training chars (--dropout to choose)")
+        overrides, reason = _light_plan(explicit, chosen, train_chars)
+    if norm:
+        overrides["layer_norm"] = norm(overrides.get("hidden_size", explicit.hidden_size))
+        if overrides["layer_norm"]:
+            reason = "; ".join(filter(None, [reason, "layer norm in the LSTM (--no-layer-norm to leave it out)"]))
     config = load_config(config_path, flags, base=make_config(overrides, base))
     yours = [f"{key} {getattr(config, key)}" for key in overrides if getattr(config, key) != overrides[key]]
     return config, reason + (f"; yours instead: {', '.join(yours)}" if yours else ""), corpus
+
+
+def _light_plan(config, chosen, train_chars):
+    """(overrides, reason) for a run without a budget: dropout from the passes its steps make
+    over the corpus, unless the user chose it."""
+    if "dropout" in chosen:
+        return {}, ""
+    epochs = config.max_steps * config.batch_size * config.seq_length / max(train_chars, 1)
+    dropout = dropout_for(epochs)
+    return dict(dropout=dropout), (f"dropout {dropout}: {config.max_steps:,} steps make {epochs:.1f} passes over "
+                                   f"{train_chars:,} training chars (--dropout to choose)")
 
 
 def _seconds(budget):
@@ -129,12 +153,14 @@ def _sizes(corpus, config):
     return corpus.vocab.size, len(splits["train"]), min(len(splits["val"]), config.val_max_chars or len(splits["val"]))
 
 
-def probe(config, vocab_size, widths=WIDTHS, steps=3, rows=None):
+def probe(config, vocab_size, widths=WIDTHS, steps=3, rows=None, norm=None):
     """Measured seconds per training step of the recipe at each width (one warm-up step first),
-    over `rows` of the batch: a data-parallel rank's share, as it will train."""
+    over `rows` of the batch: a data-parallel rank's share, as it will train; `norm(width)`,
+    if given, says whether that width trains with layer norm."""
     step_seconds = {}
     for width in widths:
-        probed = dataclasses.replace(config, hidden_size=width, dropout=0.0)
+        probed = dataclasses.replace(config, hidden_size=width, dropout=0.0,
+                                     layer_norm=norm(width) if norm else config.layer_norm)
         rng = np.random.default_rng(0)
         ids = Tokens(rng.integers(0, vocab_size, probed.batch_size * (probed.seq_length + 1) * 2).astype(np.int32))
         run, windows = new_run(probed, vocab_size, rng), Windows(ids, probed.batch_size, probed.seq_length, rows)

@@ -14,6 +14,7 @@ VARIANTS = {
     "lstm-peephole": dict(cell="lstm", peephole=True),
     "lstm-coupled": dict(cell="lstm", coupled_gates=True),
     "lstm-peephole-coupled": dict(cell="lstm", peephole=True, coupled_gates=True),
+    "lstm-layernorm": dict(cell="lstm", layer_norm=True),
     "gru": dict(cell="gru"),
 }
 V = 7
@@ -74,6 +75,12 @@ def reference_step(variant, x, h, c, p, H):
         z, r = sigmoid(block(0)), sigmoid(block(1))
         n = np.tanh(x @ p["Wx"][:, 2 * H:] + (r * h) @ p["Wh"][:, 2 * H:] + p["b"][2 * H:])
         return (1 - z) * h + z * n, None
+    if variant == "lstm-layernorm":
+        def norm(v, row):
+            return p["ln_gain"][row] * (v - v.mean()) / np.sqrt(v.var() + 1e-5) + p["ln_shift"][row]
+        i, f, o = (sigmoid(norm(block(k), k)) for k in range(3))
+        c_new = f * c + i * np.tanh(norm(block(3), 3))
+        return o * np.tanh(norm(c_new, 4)), c_new
     coupled, peep = "coupled" in variant, p.get("peep")
     names = ["f", "o", "g"] if coupled else ["i", "f", "o", "g"]
     pre = {name: block(k) for k, name in enumerate(names)}

@@ -97,6 +97,8 @@ BAD_INPUTS = [  # (name, argv with {placeholders}, expected message fragment)
     ("val_fraction", [*TRAIN, "--val-fraction", "1.5"], "val_fraction' must be between 0 and 1"),
     ("unknown cell", [*TRAIN, "--cell", "transformer"], "must be one of: gru, lstm, rnn"),
     ("unknown optimizer", [*TRAIN, "--optimizer", "sgd"], "must be one of: adagrad, adam, rmsprop"),
+    ("layer norm on a gru", [*TRAIN, "--cell", "gru", "--layer-norm"], "layer_norm covers the plain LSTM"),
+    ("layer norm with peepholes", [*TRAIN, "--layer-norm", "--peephole"], "layer_norm covers the plain LSTM"),
     ("run dir taken", [*TRAIN, "--run-dir", "{trained}"], "already holds a run"),
     ("negative n", ["sample", *CK, "--n", "-1"], "--n must be >= 0"),
     ("temperature", ["sample", *CK, "--temperature", "0"], "--temperature must be a finite number > 0"),

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from charrnn import cells, kernels
+from charrnn import cells, kernels, layernorm
 from charrnn.cells import build_cell
 from charrnn.errors import CharrnnError
 from charrnn.model import init_params, init_state, log_likelihood, loss_and_grads
@@ -43,13 +43,15 @@ def assert_close(fused, reference, what):
     assert error < 2e-5, (what, error)
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "lstm-layernorm"])
 @pytest.mark.parametrize("N, T, extra", [(4, 6, {}), (1, 1, {}), (1, 5, {}), (3, 1, {}),
                                          (3, 4, dict(num_layers=3, embedding_size=5))])
 def test_fused_steps_match_the_reference(cell, N, T, extra):
+    if cell == "lstm-layernorm":
+        cell, extra = "lstm", dict(extra, layer_norm=True)
     runs = models(cell, N, T, **extra)
     masks = None
-    if extra:
+    if "num_layers" in extra:
         mask_rng = np.random.default_rng(1)
         masks = [((mask_rng.random((T, N, 24)) > 0.25) / np.float32(0.75)).astype(np.float32) for _ in range(3)]
     results = {k: loss_and_grads(*run, masks=masks) for k, run in runs.items()}
@@ -71,6 +73,9 @@ def test_the_fused_cell_is_used_where_it_exists():
     for reference in (dict(cell="lstm", kernels="numpy"), dict(cell="lstm", dtype="float64"),
                       dict(cell="lstm", peephole=True), dict(cell="lstm", coupled_gates=True)):
         assert build_cell(tiny_config(**reference)).step_forward.func is cells.lstm_forward, reference
+    assert build_cell(tiny_config(cell="lstm", layer_norm=True)).step_forward is kernels.ln_lstm_forward
+    reference = build_cell(tiny_config(cell="lstm", layer_norm=True, kernels="numpy"))
+    assert reference.step_forward is layernorm.ln_lstm_forward
     with pytest.raises(CharrnnError, match="--kernels numba covers float32"):
         build_cell(tiny_config(cell="lstm", peephole=True, kernels="numba"))
 

@@ -10,7 +10,7 @@ from charrnn.batches import Windows
 from charrnn.cells import CELLS
 from charrnn.config import load_config
 from charrnn.corpus import Tokens
-from charrnn.model import init_params, init_state, loss_and_grads
+from charrnn.model import dropout_masks, init_params, init_state, loss_and_grads
 from charrnn.optim import OPTIMIZERS, clip_grads, learning_rate
 from conftest import tiny_config
 
@@ -184,3 +184,12 @@ def test_allocator_tuning_applies_on_linux():
     from charrnn.malloc import keep_freed_memory
 
     assert keep_freed_memory() is (sys.platform.startswith("linux") and sys.implementation.name == "cpython")
+
+
+def test_dropout_masks_keep_the_rate_and_average_one():
+    config = tiny_config(dropout=0.3)
+    masks = dropout_masks(config, (50, 400, 30), np.random.default_rng(0))
+    assert len(masks) == config.num_layers and all(mask.shape == (50, 400, 30) for mask in masks)
+    kept = np.mean([mask > 0 for mask in masks])
+    assert abs(kept - 0.7) < 0.002 and abs(np.mean(masks) - 1) < 0.003  # 5 standard errors of 1.2 M draws
+    assert set(np.unique(masks[0])) == {0, np.float32(65536 / round(0.7 * 65536))}

@@ -7,7 +7,7 @@ import yaml
 
 from charrnn.config import make_config
 from charrnn.optim import learning_rate
-from charrnn.plan import MIN_STEPS, plan
+from charrnn.plan import LAYER_NORM_BELOW, MIN_STEPS, layer_norm_for, plan
 from conftest import invoke
 
 STEP_SECONDS = {128: 0.06, 256: 0.145, 384: 0.3}  # a 2-core machine's measured step times, rounded
@@ -85,10 +85,33 @@ def test_a_plain_run_scales_dropout_to_the_corpus_and_the_user_wins(tmp_path, co
         return result.stderr.splitlines(), (tmp_path / name / "config.yaml").read_text()
 
     (few, text), (many, _) = run("few", "--max-steps", "3"), run("many", "--max-steps", "40", "--eval-every", "40")
-    assert few[0] == "dropout 0.1: 3 steps make 1.8 passes over 5,400 training chars (--dropout to choose)"
+    assert few[0] == ("dropout 0.1: 3 steps make 1.8 passes over 5,400 training chars (--dropout to choose); "
+                      "layer norm in the LSTM (--no-layer-norm to leave it out)")
     assert text.startswith(f"# {few[0]}\n") and yaml.safe_load(text)["dropout"] == 0.1
     assert many[0].startswith("dropout 0.3: 40 steps make 23.7 passes")
     (tmp_path / "c.yaml").write_text("dropout: 0.3\n")
     for name, args in [("flag", ["--dropout", "0.3"]), ("yaml", ["--config", tmp_path / "c.yaml"])]:
         lines, text = run(name, "--max-steps", "3", *args)
         assert yaml.safe_load(text)["dropout"] == 0.3 and not any("dropout" in line for line in lines)
+
+
+def test_layer_norm_is_planned_for_narrow_plain_lstms_and_the_user_wins(tmp_path, corpus_file):
+    assert layer_norm_for(make_config(), LAYER_NORM_BELOW - 1) and not layer_norm_for(make_config(), LAYER_NORM_BELOW)
+    for other in (dict(cell="gru"), dict(cell="rnn"), dict(peephole=True), dict(coupled_gates=True)):
+        assert not layer_norm_for(make_config(other), 8), other
+
+    def planned(name, *args):
+        result = invoke("train", corpus_file, "--max-steps", "1", "--dropout", "0.1", "--hidden-size", "8",
+                        "--run-dir", tmp_path / name, *args)
+        assert result.exit_code == 0, result.stderr
+        config = yaml.safe_load((tmp_path / name / "config.yaml").read_text())
+        return config["layer_norm"], any("layer norm" in line for line in result.stderr.splitlines())
+
+    assert planned("ours") == (True, True)
+    assert planned("declined", "--no-layer-norm") == (False, False)
+    assert planned("asked", "--layer-norm") == (True, False)
+    assert planned("gru", "--cell", "gru") == (False, False)
+    result = invoke("train", corpus_file, "--time", "3s", "--cell", "gru", "--hidden-size", "8", "--quiet",
+                    "--run-dir", tmp_path / "gru-time")
+    assert result.exit_code == 0, result.stderr
+    assert yaml.safe_load((tmp_path / "gru-time" / "config.yaml").read_text())["layer_norm"] is False
