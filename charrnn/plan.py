@@ -45,9 +45,10 @@ STEP_MARGIN = 1.1  # a step in a run measured up to 10% slower than in the probe
 # (fewer epochs than this, dropout): more passes over the text need more regularisation, and
 # none is never best (README, "Training for a time budget", has the measurements).
 DROPOUT = ((6, 0.1), (20, 0.2), (math.inf, 0.3))
-# Layer norm in the LSTM below this width: it won at 2x128 (by 0.030-0.047 at the 1- and
-# 3-minute plans' steps), and it lost at 2x256 and 2x384, where it overfit sooner (README).
-LAYER_NORM_BELOW = 256
+# Layer norm in the LSTM, below this width and these passes over the text: it won at 2x128
+# (by 0.030-0.047 over the 1- and 3-minute plans' steps, 4 and 15 passes), and lost where it
+# overfit sooner: at 2x256 and 2x384, and at 2x128 over 92 passes of 100 KB (README).
+LAYER_NORM_BELOW, LAYER_NORM_EPOCHS = 256, 20
 
 
 def plan(seconds, train_chars, val_chars, step_seconds, probe_seconds=0.0,
@@ -78,11 +79,12 @@ def plan(seconds, train_chars, val_chars, step_seconds, probe_seconds=0.0,
     return overrides, reason
 
 
-def layer_norm_for(config, width):
-    """Whether a plain LSTM `width` wide trains with layer norm: below LAYER_NORM_BELOW it learns
-    enough faster a step to pay for its 12% more time a step (README)."""
+def layer_norm_for(config, width, epochs=0.0):
+    """Whether a plain LSTM `width` wide, making `epochs` passes over its text, trains with layer
+    norm: narrow and short of overfitting, it learns enough faster a step to pay for its 12%
+    more time a step (README). The probe asks without epochs, before the steps are known."""
     plain_lstm = config.cell == "lstm" and not (config.peephole or config.coupled_gates)
-    return plain_lstm and width < LAYER_NORM_BELOW
+    return plain_lstm and width < LAYER_NORM_BELOW and epochs < LAYER_NORM_EPOCHS
 
 
 def dropout_for(epochs):
@@ -105,9 +107,7 @@ def plan_run(paths, config_path, flags, budget, cache_dir, reducer=SINGLE, quiet
     explicit = load_config(config_path, flags, base=base)  # the recipe under the user's settings
     corpus = load_everywhere(lambda: load_text(paths, explicit, cache_dir, None, False, quiet or not reducer.is_root),
                              reducer)
-    norm = None if "layer_norm" in chosen else partial(layer_norm_for, explicit)  # width -> layer_norm, if ours
-    if not seconds and "dropout" in chosen and not (norm and norm(explicit.hidden_size)):
-        return explicit, None, corpus
+    norm = None if "layer_norm" in chosen else partial(layer_norm_for, explicit)  # ours to choose, or not
     vocab_size, train_chars, val_chars = _sizes(corpus, explicit)
     if seconds:
         widths = (explicit.hidden_size,) if "hidden_size" in chosen else WIDTHS
@@ -117,10 +117,13 @@ def plan_run(paths, config_path, flags, budget, cache_dir, reducer=SINGLE, quiet
                                  explicit.batch_size * explicit.seq_length)
     else:
         overrides, reason = _light_plan(explicit, chosen, train_chars)
-    if norm:
-        overrides["layer_norm"] = norm(overrides.get("hidden_size", explicit.hidden_size))
-        if overrides["layer_norm"]:
-            reason = "; ".join(filter(None, [reason, "layer norm in the LSTM (--no-layer-norm to leave it out)"]))
+    steps = overrides.get("max_steps", explicit.max_steps)
+    epochs = steps * explicit.batch_size * explicit.seq_length / max(train_chars, 1)
+    if norm and norm(overrides.get("hidden_size", explicit.hidden_size), epochs):
+        overrides["layer_norm"] = True
+        reason = "; ".join(filter(None, [reason, "layer norm in the LSTM (--no-layer-norm to leave it out)"]))
+    if not overrides:
+        return explicit, None, corpus
     config = load_config(config_path, flags, base=make_config(overrides, base))
     yours = [f"{key} {getattr(config, key)}" for key in overrides if getattr(config, key) != overrides[key]]
     return config, reason + (f"; yours instead: {', '.join(yours)}" if yours else ""), corpus

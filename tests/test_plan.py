@@ -88,7 +88,7 @@ def test_a_plain_run_scales_dropout_to_the_corpus_and_the_user_wins(tmp_path, co
     assert few[0] == ("dropout 0.1: 3 steps make 1.8 passes over 5,400 training chars (--dropout to choose); "
                       "layer norm in the LSTM (--no-layer-norm to leave it out)")
     assert text.startswith(f"# {few[0]}\n") and yaml.safe_load(text)["dropout"] == 0.1
-    assert many[0].startswith("dropout 0.3: 40 steps make 23.7 passes")
+    assert many[0] == "dropout 0.3: 40 steps make 23.7 passes over 5,400 training chars (--dropout to choose)"
     (tmp_path / "c.yaml").write_text("dropout: 0.3\n")
     for name, args in [("flag", ["--dropout", "0.3"]), ("yaml", ["--config", tmp_path / "c.yaml"])]:
         lines, text = run(name, "--max-steps", "3", *args)
@@ -97,6 +97,7 @@ def test_a_plain_run_scales_dropout_to_the_corpus_and_the_user_wins(tmp_path, co
 
 def test_layer_norm_is_planned_for_narrow_plain_lstms_and_the_user_wins(tmp_path, corpus_file):
     assert layer_norm_for(make_config(), LAYER_NORM_BELOW - 1) and not layer_norm_for(make_config(), LAYER_NORM_BELOW)
+    assert layer_norm_for(make_config(), 128, 19.9) and not layer_norm_for(make_config(), 128, 20)  # then it overfits
     for other in (dict(cell="gru"), dict(cell="rnn"), dict(peephole=True), dict(coupled_gates=True)):
         assert not layer_norm_for(make_config(other), 8), other
 
