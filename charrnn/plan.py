@@ -5,6 +5,7 @@ step of each candidate width; its choices are the data below, each measured (REA
 "Training for a time budget"). `probe()` measures those step times on this machine, on the
 real recipe, in the first seconds of the budget. A plain `charrnn train FILE` is planned
 too, more lightly: the defaults, with dropout scaled to the passes they make over the corpus.
+Both turn on layer norm where it measured better (`layer_norm_for`).
 Explicit settings always win: `plan_run` applies the plan under them.
 """
 
@@ -94,7 +95,8 @@ def dropout_for(epochs):
 
 def plan_run(paths, config_path, flags, budget, cache_dir, reducer=SINGLE, quiet=False):
     """(config, reason, corpus) for a new run: with a `budget`, the measured plan; without, the
-    defaults with dropout scaled to the corpus. Either sits under the user's YAML and flags,
+    defaults with dropout scaled to the corpus; layer norm for either where `layer_norm_for`
+    says it pays. Either sits under the user's YAML and flags,
     which win; the reason is None when nothing was chosen for the user. The corpus, loaded to
     size the plan, is handed on so that training does not load it again. Under MPI every rank
     calls this, and the root's measurements decide, so that every rank trains the same config."""
