@@ -223,6 +223,12 @@ def lstm_backward(dnext_state, cache, params, peephole, coupled):
     return dpre, (dpre @ params["Wh_T"], dc_prev), dparams
 
 
+def plain_lstm(config):
+    """Whether `config` names the LSTM without peepholes or coupled gates: the variant that
+    layer norm and the fused kernels cover."""
+    return config.cell == "lstm" and not (config.peephole or config.coupled_gates)
+
+
 def lstm_cell(config):
     """LSTM with fused gates, order i, f, o, g (sigmoid gates first, then the candidate):
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from .cells import CELLS
+from .cells import CELLS, plain_lstm
 from .errors import CharrnnError
 from .optim import OPTIMIZERS, SCHEDULES
 
@@ -62,8 +62,8 @@ class Config:
     peephole: bool = setting(False, "LSTM gates also see the cell state (Gers & Schmidhuber 2000)")
     coupled_gates: bool = setting(False, "LSTM input gate tied to the forget gate: i = 1 - f")
     layer_norm: bool = setting(False, "LSTM gates and cell state normalised over the units (Ba et al. 2016); "
-                               "unless you set it, train turns it on for a plain LSTM narrower than 256, where "
-                               "it measured better")
+                               "unless you set it, train turns it on for a plain LSTM narrower than 256 that makes "
+                               "under 20 passes over its text, where it measured better")
     init: str = setting("lecun", "weight initialisation: lecun (uniform, variance 1/fan_in; measured better than "
                         "char-rnn's ±0.08 at every size tried), uniform(±init_scale) or normal(0, init_scale)",
                         choice(["uniform", "normal", "lecun"]))
@@ -168,7 +168,7 @@ def make_config(values=None, base=None):
     config = dataclasses.replace(base or Config(), **values)
     if config.val_fraction + config.test_fraction >= 1:
         raise CharrnnError("val_fraction + test_fraction must be < 1")
-    if config.layer_norm and (config.cell != "lstm" or config.peephole or config.coupled_gates):
+    if config.layer_norm and not plain_lstm(config):
         raise CharrnnError("layer_norm covers the plain LSTM: --cell lstm, without peephole or coupled_gates")
     return config
 

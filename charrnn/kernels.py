@@ -17,7 +17,7 @@ exact values (tests/test_kernels.py). Kernels compile once and are cached on dis
 import numpy as np
 from numba import float32, njit, void
 
-from .cells import CELLS, GateCache, LSTMCache
+from .cells import CELLS, GateCache, LSTMCache, plain_lstm
 from .layernorm import LN_EPS, LayerNormLSTMCache
 
 # No fastmath "nnan"/"ninf": a NaN from a diverging run must reach the loss guard, not be
@@ -385,7 +385,7 @@ FUSED = {"rnn": (rnn_forward, rnn_backward), "lstm": (lstm_forward, lstm_backwar
 def fused_cell(config):
     """The cell `config` names with its steps fused, or None where only the reference exists
     (float64, which the gradient checks use, and the peephole and coupled LSTMs)."""
-    if config.dtype != "float32" or (config.cell == "lstm" and (config.peephole or config.coupled_gates)):
+    if config.dtype != "float32" or (config.cell == "lstm" and not plain_lstm(config)):
         return None
     forward, backward = (ln_lstm_forward, ln_lstm_backward) if config.layer_norm else FUSED[config.cell]
     return CELLS[config.cell](config)._replace(step_forward=forward, step_backward=backward)

@@ -17,6 +17,7 @@ from functools import partial
 import numpy as np
 
 from .batches import Windows
+from .cells import plain_lstm
 from .config import load_config, load_yaml, make_config, parse_duration
 from .corpus import Tokens, split
 from .errors import CharrnnError
@@ -84,8 +85,7 @@ def layer_norm_for(config, width, epochs=0.0):
     """Whether a plain LSTM `width` wide, making `epochs` passes over its text, trains with layer
     norm: narrow and short of overfitting, it learns enough faster a step to pay for its 12%
     more time a step (README). The probe asks without epochs, before the steps are known."""
-    plain_lstm = config.cell == "lstm" and not (config.peephole or config.coupled_gates)
-    return plain_lstm and width < LAYER_NORM_BELOW and epochs < LAYER_NORM_EPOCHS
+    return plain_lstm(config) and width < LAYER_NORM_BELOW and epochs < LAYER_NORM_EPOCHS
 
 
 def dropout_for(epochs):
@@ -119,8 +119,7 @@ def plan_run(paths, config_path, flags, budget, cache_dir, reducer=SINGLE, quiet
                                  explicit.batch_size * explicit.seq_length)
     else:
         overrides, reason = _light_plan(explicit, chosen, train_chars)
-    steps = overrides.get("max_steps", explicit.max_steps)
-    epochs = steps * explicit.batch_size * explicit.seq_length / max(train_chars, 1)
+    epochs = _passes(explicit, overrides.get("max_steps", explicit.max_steps), train_chars)
     if norm and norm(overrides.get("hidden_size", explicit.hidden_size), epochs):
         overrides["layer_norm"] = True
         reason = "; ".join(filter(None, [reason, "layer norm in the LSTM (--no-layer-norm to leave it out)"]))
@@ -136,10 +135,15 @@ def _light_plan(config, chosen, train_chars):
     over the corpus, unless the user chose it."""
     if "dropout" in chosen:
         return {}, ""
-    epochs = config.max_steps * config.batch_size * config.seq_length / max(train_chars, 1)
+    epochs = _passes(config, config.max_steps, train_chars)
     dropout = dropout_for(epochs)
     return dict(dropout=dropout), (f"dropout {dropout}: {config.max_steps:,} steps make {epochs:.1f} passes over "
                                    f"{train_chars:,} training chars (--dropout to choose)")
+
+
+def _passes(config, steps, train_chars):
+    """How many passes over `train_chars` that many steps of `config`'s windows make."""
+    return steps * config.batch_size * config.seq_length / max(train_chars, 1)
 
 
 def _seconds(budget):
