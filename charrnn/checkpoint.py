@@ -18,7 +18,7 @@ import numpy as np
 from .config import make_config
 from .errors import CharrnnError
 from .model import init_params, init_state
-from .optim import OPTIMIZERS
+from .optim import OPTIMIZERS, model_weights
 from .vocab import Vocab
 
 FORMAT_VERSION = 2  # 2: grad_clip bounds the per-character gradient (1: the window's summed one)
@@ -33,6 +33,11 @@ class Checkpoint:
     state: list  # carried hidden state, one tuple per layer
     meta: dict
     path: Path = None
+
+    @property
+    def weights(self):
+        """The model to sample from and score: the weight average when the run kept one."""
+        return model_weights(self.params, self.slots)
 
 
 def save_checkpoint(path, checkpoint):
@@ -99,7 +104,7 @@ def _upgraded(config, version):
     """A config from an older format, with each setting meaning what it meant when it was saved."""
     if version < 2 and "grad_clip" in config:
         config = dict(config, grad_clip=config["grad_clip"] / config.get("seq_length", 100))
-    return config
+    return {"ema_decay": 0.0, **config}  # saved before the weight average existed: it kept none
 
 
 def load_checkpoint(path):
@@ -118,8 +123,8 @@ def load_checkpoint(path):
         raise CharrnnError(f"{path} has missing or invalid metadata ({type(e).__name__}: {e})") from None
     template = init_params(config, vocab.size, np.random.default_rng(0))
     params = {k: _expect(arrays, f"params/{k}", v, path) for k, v in template.items()}
-    slots = {k: {s: _expect(arrays, f"optim/{k}/{s}", v, path) for s in OPTIMIZERS[config.optimizer].slot_names}
-             for k, v in template.items()}
+    slot_names = OPTIMIZERS[config.optimizer].slots_for(config)
+    slots = {k: {s: _expect(arrays, f"optim/{k}/{s}", v, path) for s in slot_names} for k, v in template.items()}
     state = [tuple(_expect(arrays, f"state/{n}/{i}", v, path) for i, v in enumerate(layer))
              for n, layer in enumerate(init_state(config, config.batch_size))]
     if arrays:

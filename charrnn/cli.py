@@ -192,7 +192,7 @@ def sample(checkpoint, seed, n, temperature, top_k, top_p, greedy, random_seed, 
     fresh = random_seed is None
     if fresh:
         random_seed = int(np.random.SeedSequence().generate_state(1)[0])
-    sampler = Sampler(ck.params, ck.config, ck.vocab, seed, options, np.random.default_rng(random_seed))
+    sampler = Sampler(ck.weights, ck.config, ck.vocab, seed, options, np.random.default_rng(random_seed))
     if fresh:  # only once the options and seed text are known to be good
         click.echo(f"random seed: {random_seed}", err=True)
     out = sys.stdout.buffer

@@ -3,6 +3,10 @@
 Each optimizer updates params in place and keeps its state in `slots`, a dict keyed like
 params ({"rnn.0.Wh": {"mem": array}}), which the checkpoint stores as optim/<key>/<slot>.
 The step count that Adam's bias correction needs is the training step, passed in.
+
+With `ema_decay`, every optimizer also keeps an exponential moving average of the weights
+in the slot "average" (Polyak averaging): the trained weights keep taking the optimizer's
+noisy steps, while validation, checkpoints' users and samples read their smoother average.
 """
 
 import math
@@ -46,18 +50,47 @@ def learning_rate(config, step):
 SCHEDULES = ("constant", "step", "cosine")
 
 
+def average_decay(config, step):
+    """The average's decay after 0-based `step`: ema_decay, shortened early as TensorFlow's
+    ExponentialMovingAverage does, so that the average never drags in much more than the
+    last tenth of a run (in a short run, the weights it starts from are far from good ones)."""
+    return min(config.ema_decay, (1 + step) / (10 + step))
+
+
+def model_weights(params, slots):
+    """The weights to validate, save as the model and sample from: the average when kept."""
+    if all("average" in s for s in slots.values()):
+        return {k: s["average"] for k, s in slots.items()}
+    return params
+
+
 class Optimizer:
-    """Shared bookkeeping: one zero-initialised array per slot per parameter."""
+    """Shared bookkeeping: one zero-initialised array per slot per parameter, and the average."""
 
     slot_names = ()
 
     def __init__(self, params, config):
         self.config = config
         self.slots = {k: {s: np.zeros_like(p) for s in self.slot_names} for k, p in params.items()}
+        if config.ema_decay:
+            for key, p in params.items():
+                self.slots[key]["average"] = p.copy()
+
+    @classmethod
+    def slots_for(cls, config):
+        """The slot names a checkpoint of this config holds for each parameter."""
+        return cls.slot_names + (("average",) if config.ema_decay else ())
 
     def update(self, params, grads, lr, step):
+        decay = average_decay(self.config, step)
         for key, p in params.items():
             self.apply(p, grads[key], self.slots[key], lr, step)
+            if self.config.ema_decay:
+                average = self.slots[key]["average"]
+                average += (1 - decay) * (p - average)
+
+    def weights(self, params):
+        return model_weights(params, self.slots)
 
 
 class Adagrad(Optimizer):

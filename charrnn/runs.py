@@ -126,7 +126,8 @@ def _on_step(metrics, config, vocab, quiet):
                       f"{val} | {record['chars_per_second']:,.0f} chars/s", file=sys.stderr, flush=True)
         if config.sample_every and run.step % config.sample_every == 0 and not quiet:
             options, rng = SampleOptions(n=200, echo_seed=False), np.random.default_rng([config.random_seed, run.step])
-            text = b"".join(Sampler(run.params, config, vocab, vocab.default_seed(), options, rng))
+            weights = run.optimizer.weights(run.params)
+            text = b"".join(Sampler(weights, config, vocab, vocab.default_seed(), options, rng))
             bar.write(f"----- sample at step {run.step}\n{text.decode('utf-8', 'replace')}\n-----", file=sys.stderr)
 
     return on_step

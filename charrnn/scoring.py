@@ -31,7 +31,7 @@ def score_files(ck, names, unknown="error", errors="strict"):
     for name in names:
         data = _read(name)
         with _bar(name, len(data)) as bar:
-            result = score_text(ck.params, ck.config, ck.vocab, data, unknown, bar.update, errors)
+            result = score_text(ck.weights, ck.config, ck.vocab, data, unknown, bar.update, errors)
         results.append((name, result))
     if len(results) > 1:
         results.append(("total", sum((r for _, r in results), EvalResult(0, 0.0))))
@@ -54,7 +54,7 @@ def score_splits(ck, cache_dir=None, full=False):
         if name in splits:
             max_chars = 0 if full else ck.config.val_max_chars
             with _bar(name, min(len(splits[name]), max_chars or len(splits[name]))) as bar:
-                result = evaluate(ck.params, ck.config, splits[name], bar.update, max_chars).to_dict(name)
+                result = evaluate(ck.weights, ck.config, splits[name], bar.update, max_chars).to_dict(name)
             results.append({**result, "split_chars": len(splits[name]) - 1})
     return results
 

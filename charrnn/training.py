@@ -126,7 +126,8 @@ def train_step(run, config, windows, checkpoint_path, reducer=SINGLE, want_stop=
 
 def _validate(run, config, tokens, reducer):
     """Validation loss (nats/char), each rank scoring its share of the evaluation streams."""
-    result = evaluate(run.params, config, tokens, max_chars=config.val_max_chars, share=reducer.share)
+    weights = run.optimizer.weights(run.params)  # the average, when the run keeps one
+    result = evaluate(weights, config, tokens, max_chars=config.val_max_chars, share=reducer.share)
     nats, chars = reducer.total([result.nats, result.chars])
     return nats / chars
 

@@ -1,10 +1,13 @@
 """The real click group end to end: train → sample → eval → info, and one line per bad input."""
 
+import dataclasses
 import json
 import math
 
 import pytest
 
+from charrnn.checkpoint import load_checkpoint, save_checkpoint
+from charrnn.config import make_config
 from conftest import TINY, invoke
 
 
@@ -48,7 +51,6 @@ def test_same_seed_same_weights_and_samples(tmp_path, corpus_file):
         outputs.append(invoke("sample", "--checkpoint", tmp_path / name, "--random-seed", "7", "--n", "300").stdout)
     assert outputs[0] == outputs[1]
     assert (tmp_path / "a" / "latest.npz").read_bytes() != b""
-    from charrnn.checkpoint import load_checkpoint
     a, b = load_checkpoint(tmp_path / "a"/ "latest.npz"), load_checkpoint(tmp_path / "b" / "latest.npz")
     assert all((a.params[k] == b.params[k]).all() for k in a.params)
 
@@ -60,6 +62,25 @@ def test_eval_json_and_validation_split(trained, corpus_file):
     assert record["bits_per_char"] == pytest.approx(record["nats_per_char"] / math.log(2))
     metrics = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
     assert metrics[-1]["val_loss"] == pytest.approx(record["nats_per_char"])
+
+
+def test_validation_eval_and_sample_use_the_weight_average(tmp_path, corpus_file):
+    """With --ema-decay the checkpoint keeps the trained weights (to resume) and their average
+    (the model): the same checkpoint rewritten with the average as its weights scores and samples
+    the same, and the trained weights themselves score differently."""
+    run_dir = tmp_path / "run"
+    assert invoke("train", corpus_file, *TINY, "--ema-decay", "0.9", "--run-dir", run_dir).exit_code == 0
+    ck = load_checkpoint(run_dir / "latest.npz")
+    average = {key: slots.pop("average") for key, slots in ck.slots.items()}
+    without = make_config({"ema_decay": 0.0}, ck.config)
+    save_checkpoint(tmp_path / "average.npz", dataclasses.replace(ck, config=without, params=average))
+    save_checkpoint(tmp_path / "trained.npz", dataclasses.replace(ck, config=without))
+    paths = [run_dir, tmp_path / "average.npz", tmp_path / "trained.npz"]
+    scores = [json.loads(invoke("eval", "--checkpoint", path, "--json").stdout)["nats_per_char"] for path in paths]
+    assert scores[0] == scores[1] != scores[2]
+    assert json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])["val_loss"] == pytest.approx(scores[0])
+    samples = [invoke("sample", "--checkpoint", path, "--random-seed", "5", "--n", "200").stdout for path in paths]
+    assert samples[0] == samples[1] != samples[2]
 
 
 @pytest.fixture

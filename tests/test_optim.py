@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from charrnn.optim import OPTIMIZERS, clip_grads, learning_rate
+from charrnn.optim import OPTIMIZERS, average_decay, clip_grads, learning_rate, model_weights
 from conftest import tiny_config
 
 P0, G1, G2 = 1.0, 0.5, -2.0  # one parameter, two gradients
@@ -45,6 +45,23 @@ def test_adam_by_hand():
     m2, v2 = 0.9 * m1 + 0.1 * G2, 0.999 * v1 + 0.001 * G2 ** 2
     p2 = p1 - LR * (m2 / (1 - 0.9 ** 2)) / (math.sqrt(v2 / (1 - 0.999 ** 2)) + 1e-8)
     assert two_steps("adam") == pytest.approx([p1, p2], abs=1e-15)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_weight_average_by_hand(name):
+    """The average starts at the initial weights and follows each step with the warmed-up decay."""
+    params = {"w": np.array([P0])}
+    optimizer = OPTIMIZERS[name](params, tiny_config(optimizer=name, ema_decay=0.95))
+    assert model_weights(params, optimizer.slots)["w"] is not params["w"]
+    average = P0
+    for step, g in enumerate([G1, G2, G1]):
+        optimizer.update(params, {"w": np.array([g])}, LR, step)
+        decay = min(0.95, (1 + step) / (10 + step))
+        average = decay * average + (1 - decay) * params["w"][0]
+        assert optimizer.weights(params)["w"][0] == pytest.approx(average, abs=1e-15)
+    assert average_decay(tiny_config(ema_decay=0.95), 10 ** 6) == 0.95
+    plain = OPTIMIZERS[name](params, tiny_config(optimizer=name, ema_decay=0.0))
+    assert "average" not in plain.slots["w"] and plain.weights(params) is params
 
 
 def test_clip_by_value_and_norm():

@@ -22,6 +22,7 @@ VARIANTS = {
     "gru-rmsprop-step": ["--cell", "gru", "--optimizer", "rmsprop", "--learning-rate", "0.003",
                          "--lr-schedule", "step", "--lr-decay-every", "7", "--lr-decay", "0.5", "--dropout", "0.1"],
     "lstm-layernorm-adam-dropout": ["--cell", "lstm", "--layer-norm", "--optimizer", "adam", "--dropout", "0.2"],
+    "gru-adam-average": ["--cell", "gru", "--ema-decay", "0.9"],
     "lstm-peephole-coupled-embedding": ["--cell", "lstm", "--peephole", "--coupled-gates", "--embedding-size", "8",
                                         "--clip-mode", "norm"],
 }
