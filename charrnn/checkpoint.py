@@ -1,6 +1,7 @@
 """One self-describing checkpoint file: `.npz` arrays plus one JSON metadata string, never pickle.
 
-Arrays: params/<key>, optim/<key>/<slot> and state/<layer>/<k> (the carried hidden state).
+Arrays: params/<key>, optim/<key>/<slot> (the weight average too, as the slot "average") and
+state/<layer>/<k> (the carried hidden state).
 Metadata (the `meta` array, UTF-8 JSON): format_version, config, vocab, step, epoch,
 window, rng, best_val, initial_loss, corpus, elapsed. Loading disables pickle and checks
 every array's name, shape and dtype against what the config implies, so a file from a
