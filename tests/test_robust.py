@@ -5,11 +5,14 @@ import signal
 import subprocess
 import sys
 import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from charrnn.checkpoint import load_checkpoint, save_checkpoint
+from charrnn.config import make_config
+from charrnn.runs import overfitting
 from conftest import TINY, invoke, make_text
 
 
@@ -199,6 +202,15 @@ def test_overfitting_is_stopped_early_and_named(tmp_path, random_letters):
     ck = load_checkpoint(tmp_path / "run" / "latest.npz")
     assert ck.meta["step"] < 600 and ck.meta["stale_evals"] == 3
     assert load_checkpoint(tmp_path / "run" / "best.npz").meta["stale_evals"] == 0
+
+
+@pytest.mark.parametrize("dropout, advice", [(0.0, "try --dropout 0.2 or a smaller"), (0.4, "try --dropout 0.5 or"),
+                                             (0.5, "try a smaller --hidden-size (now 512)")])
+def test_overfitting_advice_never_repeats_the_dropout_in_use(dropout, advice):
+    config = make_config({"dropout": dropout, "hidden_size": 512})
+    record = {"train_loss": 1.22, "val_loss": 1.43}
+    assert advice in overfitting(record, SimpleNamespace(stale_evals=1), config)
+    assert overfitting(record, SimpleNamespace(stale_evals=0), config) is None
 
 
 def test_patience_zero_trains_on_and_resume_keeps_the_count(tmp_path, random_letters):
