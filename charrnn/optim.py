@@ -82,12 +82,18 @@ class Optimizer:
         return cls.slot_names + (("average",) if config.ema_decay else ())
 
     def update(self, params, grads, lr, step):
-        decay = average_decay(self.config, step)
         for key, p in params.items():
             self.apply(p, grads[key], self.slots[key], lr, step)
-            if self.config.ema_decay:
-                average = self.slots[key]["average"]
-                average += (1 - decay) * (p - average)
+        if self.config.ema_decay:
+            self._follow(params, average_decay(self.config, step))
+
+    def _follow(self, params, decay):
+        """average += (1 − decay)·(p − average), with one temporary array per parameter."""
+        for key, p in params.items():
+            average = self.slots[key]["average"]
+            gap = p - average
+            gap *= 1 - decay
+            average += gap
 
     def weights(self, params):
         return model_weights(params, self.slots)
