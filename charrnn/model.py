@@ -35,15 +35,22 @@ class LossResult(NamedTuple):
     dstate: list  # gradient with respect to the initial state
 
 
+def weight_count(config, vocab_size):
+    """How many weights the model has, counting G = 4 gate blocks a layer: exact for the plain
+    LSTM, an upper bound for the GRU and the RNN (and it leaves out the few layer-norm or
+    peephole weights, H each)."""
+    H, L, E, V = config.hidden_size, config.num_layers, config.embedding_size, vocab_size
+    return V * E + ((E or V) + H + 1) * 4 * H + (L - 1) * (2 * H + 1) * 4 * H + (H + 1) * V
+
+
 def memory_bytes(config, vocab_size, batch_size, seq_length):
     """A rough upper bound, in bytes, on what a (batch_size, seq_length) window needs:
     weights, gradients and up to two optimizer slots, and its activations (each layer's
     (T, N, G·H) gate buffer and a few (T, N, H) arrays, and the (T·N, V) logits), in
     float64 at worst. G is taken as 4."""
-    H, L, E, V = config.hidden_size, config.num_layers, config.embedding_size, vocab_size
-    weights = V * E + ((E or V) + H + 1) * 4 * H + (L - 1) * (2 * H + 1) * 4 * H + (H + 1) * V
+    H, L, V = config.hidden_size, config.num_layers, vocab_size
     activations = seq_length * batch_size * (L * 10 * H + 2 * V)
-    return (4 * weights + activations) * 8
+    return (4 * weight_count(config, vocab_size) + activations) * 8
 
 
 def check_memory(config, vocab_size, batch_size, seq_length):

@@ -4,7 +4,8 @@
 step of each candidate width; its choices are the data below, each measured (README,
 "Training for a time budget"). `probe()` measures those step times on this machine, on the
 real recipe, in the first seconds of the budget. A plain `charrnn train FILE` is planned
-too, more lightly: the defaults, with dropout scaled to the passes they make over the corpus.
+too, more lightly: the defaults, with dropout scaled to the model and the passes it makes
+over the corpus.
 Both turn on layer norm where it measured better (`layer_norm_for`).
 Explicit settings always win: `plan_run` applies the plan under them.
 """
@@ -21,6 +22,7 @@ from .cells import plain_lstm
 from .config import load_config, load_yaml, make_config, parse_duration
 from .corpus import Tokens, split
 from .errors import CharrnnError
+from .model import weight_count
 from .runs import load_everywhere, load_text
 from .training import SINGLE, new_run, train_step
 
@@ -31,7 +33,7 @@ RECIPE = dict(
     optimizer="adam", lr_schedule="cosine",  # decays to the deadline, from learning_rate(width) below
     clip_mode="norm", grad_clip=0.05,  # global-norm clipping: 1.792 against element-wise 1.853 (1,000 steps)
 )
-WIDTHS = (128, 256, 384)  # the widths the planner chooses among
+WIDTHS = (128, 256, 384, 512)  # the widths the planner chooses among
 # Adam's rate shrinks with width as width^-0.63: the line through the best rates measured at
 # 2x128 (0.01: 1.640 in one minute, against 2.007 at 2e-3) and at 2x384 (0.005, 2,317 steps:
 # 1.439, against 1.458 at 0.0033, 1.450 at 0.0065 and 1.454 at 0.008).
@@ -44,24 +46,28 @@ EVAL_SHARE = 0.05  # of the budget, at most, spent on validation
 EVAL_SPEED = 2.5  # evaluation's chars/s over training's, at least (the README's speed tables: 2.6-3.3)
 MAX_EVALS = 10
 STEP_MARGIN = 1.1  # a step in a run measured up to 10% slower than in the probe (logging, masks)
-# (fewer epochs than this, dropout): more passes over the text need more regularisation, and
-# none is never best (README, "Training for a time budget", has the measurements).
-DROPOUT = ((6, 0.1), (20, 0.2), (math.inf, 0.3))
+# (fewer million weight-passes than this, dropout). A weight-pass is a weight times a pass over
+# the text: a model memorises its text the more, the more weights it has and the more often
+# it sees it. Passes alone misjudge width: over 27 passes 2x384 (1.9 M weights) wanted 0.4,
+# over 92 passes 2x128 (0.24 M) 0.3, and over 15 passes 2x512 (3.3 M) 0.5. None is never
+# best (README, "Training for a time budget", has the measurements).
+DROPOUT = ((1.5, 0.1), (18, 0.2), (40, 0.3), (math.inf, 0.5))
 # Layer norm in the LSTM, below this width and these passes over the text: it won at 2x128
 # (by 0.030-0.047 over the 1- and 3-minute plans' steps, 4 and 15 passes), and lost where it
 # overfit sooner: at 2x256 and 2x384, and at 2x128 over 92 passes of 100 KB (README).
 LAYER_NORM_BELOW, LAYER_NORM_EPOCHS = 256, 20
 
 
-def plan(seconds, train_chars, val_chars, step_seconds, probe_seconds=0.0,
+def plan(seconds, train_chars, val_chars, step_seconds, weights, probe_seconds=0.0,
          chars_per_step=RECIPE["batch_size"] * RECIPE["seq_length"]):
     """(overrides, reason) for a budget of `seconds`, splits of `train_chars` and `val_chars`
-    (as validation will score them), and `step_seconds` {width: measured seconds per step}."""
+    (as validation will score them), `step_seconds` {width: measured seconds per step} and
+    `weights` {width: the model's weight count}."""
     budget = seconds - probe_seconds
     if budget <= 0:
         raise CharrnnError(f"measuring this machine took {probe_seconds:.1f} s of the {seconds:g} s budget; "
                            "give --time more")
-    steps = {width: int(budget * (1 - EVAL_SHARE) / (t * STEP_MARGIN)) for width, t in step_seconds.items()}
+    steps = {width: _steps(budget, t) for width, t in step_seconds.items()}
     fits = [width for width in sorted(steps) if steps[width] >= MIN_STEPS]
     width = fits[-1] if fits else min(steps)
     max_steps = max(steps[width], 1)
@@ -72,7 +78,7 @@ def plan(seconds, train_chars, val_chars, step_seconds, probe_seconds=0.0,
     lr = float(f"{BASE_LR * (BASE_WIDTH / width) ** LR_EXPONENT:.2g}")  # 0.01, 0.0065, 0.005, 0.0042
     warmup = min(200, max_steps // 10)
     overrides = dict(RECIPE, hidden_size=width, learning_rate=lr, min_lr=lr / 10, warmup_steps=warmup,
-                     lr_decay_every=max(1, max_steps - warmup), dropout=dropout_for(epochs),
+                     lr_decay_every=max(1, max_steps - warmup), dropout=dropout_for(epochs, weights[width]),
                      max_steps=max_steps, max_time=budget, eval_every=max(1, max_steps // evals))
     reason = (f"plan for {seconds:.0f} s: LSTM 2x{width} ({chars_per_second:,.0f} chars/s measured here, "
               f"{max_steps:,} steps, {epochs:.1f} epochs of {train_chars:,} chars), the widest to get >= "
@@ -88,9 +94,14 @@ def layer_norm_for(config, width, epochs=0.0):
     return plain_lstm(config) and width < LAYER_NORM_BELOW and epochs < LAYER_NORM_EPOCHS
 
 
-def dropout_for(epochs):
-    """Dropout for a run that makes `epochs` passes over its training text."""
-    return next(dropout for most, dropout in DROPOUT if epochs < most)
+def dropout_for(epochs, weights):
+    """Dropout for a model of `weights` weights that makes `epochs` passes over its text."""
+    return next(dropout for most, dropout in DROPOUT if epochs * weights / 1e6 < most)
+
+
+def _steps(budget, step_seconds):
+    """The training steps of `step_seconds` each that fit in `budget` seconds, with validation."""
+    return int(budget * (1 - EVAL_SHARE) / (step_seconds * STEP_MARGIN))
 
 
 def plan_run(paths, config_path, flags, budget, cache_dir, reducer=SINGLE, quiet=False):
@@ -110,16 +121,12 @@ def plan_run(paths, config_path, flags, budget, cache_dir, reducer=SINGLE, quiet
     corpus = load_everywhere(lambda: load_text(paths, explicit, cache_dir, None, False, quiet or not reducer.is_root),
                              reducer)
     norm = None if "layer_norm" in chosen else partial(layer_norm_for, explicit)  # ours to choose, or not
-    vocab_size, train_chars, val_chars = _sizes(corpus, explicit)
+    sizes = _sizes(corpus, explicit)
     if seconds:
-        widths = (explicit.hidden_size,) if "hidden_size" in chosen else WIDTHS
-        step_seconds = probe(explicit, vocab_size, widths, rows=reducer.rows(explicit.batch_size), norm=norm)
-        step_seconds, elapsed = reducer.root_value((step_seconds, time.perf_counter() - started))
-        overrides, reason = plan(seconds, train_chars, val_chars, step_seconds, elapsed,
-                                 explicit.batch_size * explicit.seq_length)
+        overrides, reason = _timed_plan(explicit, chosen, seconds, started, sizes, reducer, norm)
     else:
-        overrides, reason = _light_plan(explicit, chosen, train_chars)
-    epochs = _passes(explicit, overrides.get("max_steps", explicit.max_steps), train_chars)
+        overrides, reason = _light_plan(explicit, chosen, sizes)
+    epochs = _passes(explicit, overrides.get("max_steps", explicit.max_steps), sizes[1])
     if norm and norm(overrides.get("hidden_size", explicit.hidden_size), epochs):
         overrides["layer_norm"] = True
         reason = "; ".join(filter(None, [reason, "layer norm in the LSTM (--no-layer-norm to leave it out)"]))
@@ -130,15 +137,34 @@ def plan_run(paths, config_path, flags, budget, cache_dir, reducer=SINGLE, quiet
     return config, reason + (f"; yours instead: {', '.join(yours)}" if yours else ""), corpus
 
 
-def _light_plan(config, chosen, train_chars):
-    """(overrides, reason) for a run without a budget: dropout from the passes its steps make
-    over the corpus, unless the user chose it."""
+def _timed_plan(config, chosen, seconds, started, sizes, reducer, norm):
+    """(overrides, reason) for a budget of `seconds`, counted from `started`: the widths are
+    probed narrowest first, up to the first that cannot get MIN_STEPS (wider ones get fewer)."""
+    vocab_size, train_chars, val_chars = sizes
+    widths = (config.hidden_size,) if "hidden_size" in chosen else WIDTHS
+
+    def enough(step_seconds):
+        return _steps(seconds - (time.perf_counter() - started), step_seconds) >= MIN_STEPS
+
+    step_seconds = probe(config, vocab_size, widths, rows=reducer.rows(config.batch_size), norm=norm, enough=enough)
+    step_seconds, elapsed = reducer.root_value((step_seconds, time.perf_counter() - started))
+    weights = {width: weight_count(dataclasses.replace(config, hidden_size=width), vocab_size)
+               for width in step_seconds}
+    return plan(seconds, train_chars, val_chars, step_seconds, weights, elapsed,
+                config.batch_size * config.seq_length)
+
+
+def _light_plan(config, chosen, sizes):
+    """(overrides, reason) for a run without a budget: dropout from the model's weights and
+    the passes its steps make over the corpus, unless the user chose it."""
     if "dropout" in chosen:
         return {}, ""
-    epochs = _passes(config, config.max_steps, train_chars)
-    dropout = dropout_for(epochs)
+    vocab_size, train_chars, _ = sizes
+    epochs, weights = _passes(config, config.max_steps, train_chars), weight_count(config, vocab_size)
+    dropout = dropout_for(epochs, weights)
     return dict(dropout=dropout), (f"dropout {dropout}: {config.max_steps:,} steps make {epochs:.1f} passes over "
-                                   f"{train_chars:,} training chars (--dropout to choose)")
+                                   f"{train_chars:,} training chars with {weights:,} weights "
+                                   "(--dropout to choose)")
 
 
 def _passes(config, steps, train_chars):
@@ -162,10 +188,11 @@ def _sizes(corpus, config):
     return corpus.vocab.size, len(splits["train"]), min(len(splits["val"]), config.val_max_chars or len(splits["val"]))
 
 
-def probe(config, vocab_size, widths=WIDTHS, steps=3, rows=None, norm=None):
+def probe(config, vocab_size, widths=WIDTHS, steps=3, rows=None, norm=None, enough=None):
     """Measured seconds per training step of the recipe at each width (one warm-up step first),
     over `rows` of the batch: a data-parallel rank's share, as it will train; `norm(width)`,
-    if given, says whether that width trains with layer norm."""
+    if given, says whether that width trains with layer norm. It stops after the first width
+    whose step time `enough`, if given, rejects: the widths come narrowest first."""
     step_seconds = {}
     for width in widths:
         probed = dataclasses.replace(config, hidden_size=width, dropout=0.0,
@@ -179,4 +206,6 @@ def probe(config, vocab_size, widths=WIDTHS, steps=3, rows=None, norm=None):
             for _ in range(steps):
                 train_step(run, probed, windows, None)
         step_seconds[width] = (time.perf_counter() - start) / steps
+        if enough and not enough(step_seconds[width]):
+            break
     return step_seconds

@@ -7,25 +7,33 @@ import yaml
 
 from charrnn.config import make_config
 from charrnn.optim import learning_rate
-from charrnn.plan import LAYER_NORM_BELOW, MIN_STEPS, layer_norm_for, plan
+from charrnn.plan import LAYER_NORM_BELOW, MIN_STEPS, dropout_for, layer_norm_for, plan, probe
 from conftest import invoke
 
-STEP_SECONDS = {128: 0.06, 256: 0.145, 384: 0.3}  # a 2-core machine's measured step times, rounded
+STEP_SECONDS = {128: 0.06, 256: 0.145, 384: 0.3, 512: 0.36}  # a 2-core machine's measured step times, rounded
+WEIGHTS = {128: 239_297, 256: 871_745, 384: 1_897_409, 512: 3_316_289}  # 2-layer LSTMs over 65 symbols
 
 
-@pytest.mark.parametrize("seconds, width", [(20, 128), (60, 128), (180, 128), (480, 256), (1800, 384)])
+@pytest.mark.parametrize("seconds, width", [(20, 128), (60, 128), (180, 128), (480, 256), (720, 384), (1800, 512)])
 def test_plan_takes_the_widest_model_that_gets_enough_steps(seconds, width):
-    overrides, reason = plan(seconds, 1_000_000, 110_000, STEP_SECONDS)
+    overrides, reason = plan(seconds, 1_000_000, 110_000, STEP_SECONDS, WEIGHTS)
     assert overrides["hidden_size"] == width and f"2x{width}" in reason
     assert overrides["max_steps"] >= MIN_STEPS or width == min(STEP_SECONDS)
     assert overrides["max_steps"] * STEP_SECONDS[width] <= seconds  # the steps fit in the budget
     assert overrides["max_time"] == seconds
 
 
-def test_plan_regularises_by_epochs_and_schedules_to_the_deadline():
-    short, _ = plan(60, 50_000_000, 110_000, STEP_SECONDS)
-    long, _ = plan(600, 100_000, 10_000, STEP_SECONDS)
-    assert short["dropout"] == 0.1 and long["dropout"] == 0.3
+def test_dropout_grows_with_weights_times_passes():
+    assert [dropout_for(passes, 239_297) for passes in (4, 15, 92, 200)] == [0.1, 0.2, 0.3, 0.5]  # 2x128
+    assert dropout_for(7.4, 1_897_409) == 0.2 and dropout_for(27, 1_897_409) == 0.5  # 2x384: the 8- and 30-minute
+    assert dropout_for(15, 3_316_289) == 0.5  # 2x512 over the 30-minute plan's passes
+
+
+def test_plan_regularises_by_weight_passes_and_schedules_to_the_deadline():
+    short, _ = plan(60, 50_000_000, 110_000, STEP_SECONDS, WEIGHTS)
+    medium, _ = plan(480, 1_000_000, 110_000, STEP_SECONDS, WEIGHTS)
+    long, _ = plan(600, 100_000, 10_000, STEP_SECONDS, WEIGHTS)
+    assert (short["dropout"], medium["dropout"], long["dropout"]) == (0.1, 0.2, 0.5)
     config = make_config(long)
     steps = config.max_steps
     warmed = learning_rate(config, config.warmup_steps - 1)
@@ -34,10 +42,23 @@ def test_plan_regularises_by_epochs_and_schedules_to_the_deadline():
 
 
 def test_plan_spends_little_of_a_short_budget_on_validation():
-    overrides, _ = plan(20, 1_000_000, 110_000, {128: 0.05})
+    overrides, _ = plan(20, 1_000_000, 110_000, {128: 0.05}, WEIGHTS)
     assert overrides["eval_every"] == overrides["max_steps"]  # one validation, at the end
-    overrides, _ = plan(3600, 1_000_000, 110_000, {128: 0.05})
+    overrides, _ = plan(3600, 1_000_000, 110_000, {128: 0.05}, WEIGHTS)
     assert overrides["max_steps"] // overrides["eval_every"] == 10
+
+
+def test_probe_times_each_width_narrowest_first_and_stops_at_the_first_too_slow():
+    config = make_config({"hidden_size": 8, "batch_size": 2, "seq_length": 4})
+    asked = []
+
+    def enough(step_seconds):
+        asked.append(step_seconds)
+        return len(asked) < 2  # the second width is too slow: the third is not probed
+
+    assert list(probe(config, 5, (8, 16, 32), steps=1)) == [8, 16, 32]
+    timed = probe(config, 5, (8, 16, 32), steps=1, enough=enough)
+    assert list(timed) == [8, 16] and asked == list(timed.values()) and all(t > 0 for t in asked)
 
 
 def test_warm_up_then_schedule():
@@ -85,10 +106,13 @@ def test_a_plain_run_scales_dropout_to_the_corpus_and_the_user_wins(tmp_path, co
         return result.stderr.splitlines(), (tmp_path / name / "config.yaml").read_text()
 
     (few, text), (many, _) = run("few", "--max-steps", "3"), run("many", "--max-steps", "40", "--eval-every", "40")
-    assert few[0] == ("dropout 0.1: 3 steps make 1.8 passes over 5,400 training chars (--dropout to choose); "
-                      "layer norm in the LSTM (--no-layer-norm to leave it out)")
+    assert few[0] == ("dropout 0.1: 3 steps make 1.8 passes over 5,400 training chars with 2,554 weights "
+                      "(--dropout to choose); layer norm in the LSTM (--no-layer-norm to leave it out)")
     assert text.startswith(f"# {few[0]}\n") and yaml.safe_load(text)["dropout"] == 0.1
-    assert many[0] == "dropout 0.3: 40 steps make 23.7 passes over 5,400 training chars (--dropout to choose)"
+    wide = run("wide", "--max-steps", "40", "--eval-every", "40", "--hidden-size", "128")[0]
+    assert many[0].startswith("dropout 0.1: 40 steps make 23.7 passes")  # a tiny model memorises little
+    assert wide[0] == ("dropout 0.2: 40 steps make 23.7 passes over 5,400 training chars with 224,554 weights "
+                       "(--dropout to choose)")
     (tmp_path / "c.yaml").write_text("dropout: 0.3\n")
     for name, args in [("flag", ["--dropout", "0.3"]), ("yaml", ["--config", tmp_path / "c.yaml"])]:
         lines, text = run(name, "--max-steps", "3", *args)
