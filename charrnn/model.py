@@ -19,13 +19,12 @@ averaged over the N streams, as min-char-rnn sums over its window; `loss` is rep
 per character (nats/char), so grads = ∂(T·loss)/∂params.
 """
 
-import os
 from typing import NamedTuple
 
 import numpy as np
 
-from .cells import CELLS, build_cell, init_weights
-from .errors import CharrnnError
+from .cells import CELLS, build_cell
+from .cells.common import init_weights
 
 
 class LossResult(NamedTuple):
@@ -33,37 +32,6 @@ class LossResult(NamedTuple):
     grads: dict  # same keys as params
     state: list  # final state, to carry into the next window
     dstate: list  # gradient with respect to the initial state
-
-
-def weight_count(config, vocab_size):
-    """How many weights the model has, counting G = 4 gate blocks a layer: exact for the plain
-    LSTM, an upper bound for the GRU and the RNN (and it leaves out the few layer-norm or
-    peephole weights, H each)."""
-    H, L, E, V = config.hidden_size, config.num_layers, config.embedding_size, vocab_size
-    return V * E + ((E or V) + H + 1) * 4 * H + (L - 1) * (2 * H + 1) * 4 * H + (H + 1) * V
-
-
-def memory_bytes(config, vocab_size, batch_size, seq_length):
-    """A rough upper bound, in bytes, on what a (batch_size, seq_length) window needs:
-    weights, gradients and up to two optimizer slots, and its activations (each layer's
-    (T, N, G·H) gate buffer and a few (T, N, H) arrays, and the (T·N, V) logits), in
-    float64 at worst. G is taken as 4."""
-    H, L, V = config.hidden_size, config.num_layers, vocab_size
-    activations = seq_length * batch_size * (L * 10 * H + 2 * V)
-    return (4 * weight_count(config, vocab_size) + activations) * 8
-
-
-def check_memory(config, vocab_size, batch_size, seq_length):
-    """Refuse, in one line and before allocating anything, what cannot fit in this machine's memory."""
-    try:
-        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): NumPy's MemoryError then says it
-        return
-    needed = memory_bytes(config, vocab_size, batch_size, seq_length)
-    if needed > available:
-        raise CharrnnError(f"this needs about {needed / 2**30:,.1f} GiB of memory and the machine has "
-                           f"{available / 2**30:,.1f} GiB; use a smaller --hidden-size, --num-layers, --batch-size, "
-                           "--seq-length or --num-samples")
 
 
 def init_params(config, vocab_size, rng):
@@ -188,7 +156,7 @@ def _layer_backward(cell, lp, dout, xw, caches, dstate):
     """BPTT through one layer; returns dpre (T, N, G·H), dstate at t=0 and dWh, dpeep.
 
     Each step writes its dpre over its slice of xw, the layer's gate buffer (the buffer
-    contract in cells.py), so xw leaves as dpre and a layer's largest array exists once.
+    contract in cells/__init__.py), so xw leaves as dpre and a layer's largest array exists once.
     """
     H = dout.shape[2]
     dpre = xw  # (T, N, G·H)

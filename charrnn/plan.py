@@ -22,8 +22,8 @@ from .cells import plain_lstm
 from .config import load_config, load_yaml, make_config, parse_duration
 from .corpus import Tokens, split
 from .errors import CharrnnError
-from .model import weight_count
 from .runs import load_everywhere, load_text
+from .sizes import weight_count
 from .training import SINGLE, new_run, train_step
 
 # The recipe every plan shares, and why.

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import CharrnnError
-from .model import check_memory, init_state, log_likelihood, make_stepper
+from .model import init_state, log_likelihood, make_stepper
+from .sizes import check_memory
 
 
 @dataclass(frozen=True)

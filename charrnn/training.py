@@ -17,9 +17,10 @@ from .batches import Windows
 from .checkpoint import Checkpoint, save_checkpoint
 from .errors import CharrnnError
 from .evaluation import evaluate
-from .model import check_memory, dropout_masks, init_params, init_state, loss_and_grads
+from .model import dropout_masks, init_params, init_state, loss_and_grads
 from .optim import OPTIMIZERS, clip_grads, learning_rate
 from .parallel import SingleProcess
+from .sizes import check_memory
 
 SINGLE = SingleProcess()
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import charrnn.kernels  # noqa: F401  compiled (first run) or loaded once, before any test counts stderr lines
+import charrnn.cells.layernorm_kernels  # noqa: F401  compiled (first run) or loaded once, before any test counts stderr lines
 from charrnn.cli import cli
 from charrnn.config import make_config
 

@@ -118,7 +118,7 @@ def test_sequence_matches_reference_loop(variant, N, T):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("size", [10, 10_000])  # both sides of tanh_'s small-array shortcut
 def test_activations_match_numpy(dtype, size):
-    from charrnn.cells import sigmoid_, tanh_
+    from charrnn.cells.common import sigmoid_, tanh_
 
     x = np.random.default_rng(0).standard_normal(size).astype(dtype) * 5
     x[:4] = [-1000, -80, 80, 1000]  # exp overflows here, by design

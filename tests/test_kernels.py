@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from charrnn import cells, kernels, layernorm
+from charrnn.cells import kernels, layernorm, layernorm_kernels, lstm
 from charrnn.cells import build_cell
 from charrnn.errors import CharrnnError
 from charrnn.model import init_params, init_state, log_likelihood, loss_and_grads
@@ -72,8 +72,8 @@ def test_the_fused_cell_is_used_where_it_exists():
     assert build_cell(tiny_config(cell="gru", kernels="numba")).step_backward is kernels.gru_backward
     for reference in (dict(cell="lstm", kernels="numpy"), dict(cell="lstm", dtype="float64"),
                       dict(cell="lstm", peephole=True), dict(cell="lstm", coupled_gates=True)):
-        assert build_cell(tiny_config(**reference)).step_forward.func is cells.lstm_forward, reference
-    assert build_cell(tiny_config(cell="lstm", layer_norm=True)).step_forward is kernels.ln_lstm_forward
+        assert build_cell(tiny_config(**reference)).step_forward.func is lstm.lstm_forward, reference
+    assert build_cell(tiny_config(cell="lstm", layer_norm=True)).step_forward is layernorm_kernels.ln_lstm_forward
     reference = build_cell(tiny_config(cell="lstm", layer_norm=True, kernels="numpy"))
     assert reference.step_forward is layernorm.ln_lstm_forward
     with pytest.raises(CharrnnError, match="--kernels numba covers float32"):

@@ -2,12 +2,15 @@
 
 import math
 
+import numpy as np
 import pytest
 import yaml
 
 from charrnn.config import make_config
+from charrnn.model import init_params
 from charrnn.optim import learning_rate
 from charrnn.plan import LAYER_NORM_BELOW, MIN_STEPS, dropout_for, layer_norm_for, plan, probe
+from charrnn.sizes import weight_count
 from conftest import invoke
 
 STEP_SECONDS = {128: 0.06, 256: 0.145, 384: 0.3, 512: 0.36}  # a 2-core machine's measured step times, rounded
@@ -27,6 +30,14 @@ def test_dropout_grows_with_weights_times_passes():
     assert [dropout_for(passes, 239_297) for passes in (4, 15, 92, 200)] == [0.1, 0.2, 0.3, 0.5]  # 2x128
     assert dropout_for(7.4, 1_897_409) == 0.2 and dropout_for(27, 1_897_409) == 0.5  # 2x384: the 8- and 30-minute
     assert dropout_for(15, 3_316_289) == 0.5  # 2x512 over the 30-minute plan's passes
+
+
+@pytest.mark.parametrize("extra", [{}, {"num_layers": 1}, {"num_layers": 3, "embedding_size": 5},
+                                   {"cell": "gru"}, {"cell": "rnn"}])
+def test_weight_count_is_the_lstms_and_bounds_the_other_cells(extra):
+    config = make_config({"hidden_size": 12, **extra})
+    made = sum(p.size for p in init_params(config, 7, np.random.default_rng(0)).values())
+    assert weight_count(config, 7) == made if config.cell == "lstm" else weight_count(config, 7) > made
 
 
 def test_plan_regularises_by_weight_passes_and_schedules_to_the_deadline():

@@ -1,15 +1,15 @@
 """The layer-normalised LSTM's steps (Ba et al. 2016): the NumPy reference.
 
-cells.lstm_cell builds this variant when `config.layer_norm` is set; its equations, gate order
-and shapes are in lstm_cell's docstring, and it keeps cells.py's interface and buffer
-contract. The fused float32 version is kernels.ln_lstm_forward/ln_lstm_backward.
+lstm.lstm_cell builds this variant when `config.layer_norm` is set; its equations, gate order
+and shapes are in lstm_cell's docstring, and it keeps the cells' interface and buffer
+contract (cells/__init__.py). The fused float32 version is in layernorm_kernels.py.
 """
 
 from typing import NamedTuple
 
 import numpy as np
 
-from .cells import blocks, sigmoid_, tanh_
+from .common import blocks, sigmoid_, tanh_
 
 LN_EPS = 1e-5
 

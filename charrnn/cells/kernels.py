@@ -1,11 +1,12 @@
 """Fused float32 kernels for the cells' elementwise work, compiled with numba.
 
-The NumPy reference in cells.py makes about fifteen passes over memory per step, one ufunc
+The NumPy reference cells make about fifteen passes over memory per step, one ufunc
 call each; at the sizes a CPU trains (N·G·H of 10⁴ to 10⁵) those calls, not the arithmetic,
 are most of a step outside its matmuls. Here each step's elementwise work is one or two
 compiled loops, and the matmuls stay in NumPy's BLAS. Each `*_forward`/`*_backward` below
-is a drop-in for its reference in cells.py, with the same equations, the same signature and
-the same buffer contract (stated in cells.py); tests hold the two to float32 tolerance.
+is a drop-in for its reference (rnn.py, lstm.py, gru.py), with the same equations, the same
+signature and the same buffer contract (stated in __init__.py); tests hold the two to float32
+tolerance. The layer-normalised LSTM's kernels, built on these, are in layernorm_kernels.py.
 
 numba cannot vectorise math.exp or math.tanh here (that needs Intel's SVML), and a scalar
 libm call per element is ten times slower than NumPy. So tanh is the rational
@@ -17,8 +18,8 @@ exact values (tests/test_kernels.py). Kernels compile once and are cached on dis
 import numpy as np
 from numba import float32, njit, void
 
-from .cells import CELLS, GateCache, LSTMCache, plain_lstm
-from .layernorm import LN_EPS, LayerNormLSTMCache
+from .common import GateCache
+from .lstm import LSTMCache
 
 # No fastmath "nnan"/"ninf": a NaN from a diverging run must reach the loss guard, not be
 # clamped into a plausible number. "contract" allows FMAs, "arcp" a reciprocal for the divide.
@@ -103,7 +104,7 @@ def rnn_gradient(a, dh):
 
 
 def rnn_forward(xw, state, params):
-    """cells.rnn_forward, its tanh fused in rnn_activate."""
+    """rnn.rnn_forward, its tanh fused in rnn_activate."""
     (h_prev,) = state
     h = np.empty_like(h_prev)  # (N, H)
     rnn_activate(xw, h_prev @ params["Wh"], h)
@@ -111,7 +112,7 @@ def rnn_forward(xw, state, params):
 
 
 def rnn_backward(dnext_state, cache, params):
-    """cells.rnn_backward, dpre fused in rnn_gradient."""
+    """rnn.rnn_backward, dpre fused in rnn_gradient."""
     (dh,) = dnext_state
     rnn_gradient(cache.gates, dh)
     return cache.gates, (cache.gates @ params["Wh_T"],), {}
@@ -158,7 +159,7 @@ def lstm_gradient(a, c_prev, tanh_c, dh, dc, dc_prev):
 
 
 def lstm_forward(xw, state, params):
-    """cells.lstm_forward without peepholes or coupling; elementwise work in lstm_activate."""
+    """lstm.lstm_forward without peepholes or coupling; elementwise work in lstm_activate."""
     h_prev, c_prev = state
     c, tanh_c, h = (np.empty_like(c_prev) for _ in range(3))  # (N, H) each
     lstm_activate(xw, h_prev @ params["Wh"], c_prev, c, tanh_c, h)
@@ -166,137 +167,11 @@ def lstm_forward(xw, state, params):
 
 
 def lstm_backward(dnext_state, cache, params):
-    """cells.lstm_backward without peepholes or coupling; elementwise work in lstm_gradient."""
+    """lstm.lstm_backward without peepholes or coupling; elementwise work in lstm_gradient."""
     dh, dc_next = dnext_state
     dc, dc_prev = dc_next.copy(), np.empty_like(dc_next)
     lstm_gradient(cache.gates, cache.c_prev, cache.tanh_c, dh, dc, dc_prev)
     return cache.gates, (cache.gates @ params["Wh_T"], dc_prev), {}
-
-
-# ---------------------------------------------------------------- LSTM with layer normalisation
-
-# Means over a row are sums; "reassoc" lets LLVM split them over vector lanes (a NaN still
-# propagates). EPS as a float32, so that no sum is promoted to float64.
-REDUCE = dict(error_model="numpy", fastmath={"contract", "arcp", "reassoc"})
-EPS32 = np.float32(LN_EPS)
-
-
-@njit(inline="always", **REDUCE)
-def centre(values, centred):
-    """centred ← values − mean(values); returns 1/σ(values).  Both (H,)."""
-    total = np.float32(0)
-    for j in range(values.shape[0]):
-        total += values[j]
-    mean = total / values.shape[0]
-    squares = np.float32(0)
-    for j in range(values.shape[0]):
-        centred[j] = values[j] - mean
-        squares += centred[j] * centred[j]
-    return 1 / np.sqrt(squares / values.shape[0] + EPS32)
-
-
-@njit(inline="always", **REDUCE)
-def normalise_back(d, normed, rstd):
-    """d (H,) ← (d − mean d − normed·mean(d⊙normed))·rstd, in place."""
-    total, dot = np.float32(0), np.float32(0)
-    for j in range(d.shape[0]):
-        total += d[j]
-        dot += d[j] * normed[j]
-    mean, mean_dot = total / d.shape[0], dot / d.shape[0]
-    for j in range(d.shape[0]):
-        d[j] = (d[j] - mean - normed[j] * mean_dot) * rstd
-
-
-@jit(void(MATRIX, MATRIX, MATRIX, MATRIX, MATRIX, MATRIX, MATRIX, MATRIX, MATRIX, MATRIX, MATRIX, MATRIX), REDUCE)
-def ln_lstm_activate(a, rec, gain, shift, normed, rstd, c_prev, c, c_normed, c_rstd, tanh_c, h):
-    """a (N, 4H) ← the gates i, f, o, g of LN(a + rec) per block, keeping â in normed (N, 4H)
-    and 1/σ in rstd (N, 4); then C, Ĉ (c_normed), its 1/σ (c_rstd (N, 1)), tanh(γ_C⊙Ĉ + β_C)
-    and h.  gain, shift (5, H)."""
-    H = c.shape[1]
-    for n in range(a.shape[0]):
-        row, rec_row = a[n], rec[n]
-        for k in range(4):
-            block, normed_block = row[k * H:(k + 1) * H], normed[n, k * H:(k + 1) * H]
-            rec_block, gain_k, shift_k = rec_row[k * H:(k + 1) * H], gain[k], shift[k]
-            for j in range(H):
-                block[j] += rec_block[j]
-            r = centre(block, normed_block)
-            rstd[n, k] = r
-            for j in range(H):
-                normed_block[j] *= r
-                block[j] = normed_block[j] * gain_k[j] + shift_k[j]
-            if k == 3:  # separate loops, so that each vectorises
-                for j in range(H):
-                    block[j] = tanh(block[j])
-            else:
-                for j in range(H):
-                    block[j] = sigmoid(block[j])
-        i, f, o, g = row[:H], row[H:2 * H], row[2 * H:3 * H], row[3 * H:]
-        c_row, c_normed_row, c_prev_row, tanh_c_row, h_row = c[n], c_normed[n], c_prev[n], tanh_c[n], h[n]
-        for j in range(H):
-            c_row[j] = f[j] * c_prev_row[j] + i[j] * g[j]
-        r = centre(c_row, c_normed_row)
-        c_rstd[n, 0] = r
-        for j in range(H):
-            c_normed_row[j] *= r
-            tanh_c_row[j] = tanh(c_normed_row[j] * gain[4, j] + shift[4, j])
-            h_row[j] = o[j] * tanh_c_row[j]
-
-
-@jit(void(MATRIX, MATRIX, MATRIX, MATRIX, MATRIX, MATRIX, MATRIX, MATRIX, MATRIX, MATRIX, MATRIX, MATRIX,
-          MATRIX), REDUCE)
-def ln_lstm_gradient(a, normed, rstd, gain, c_prev, c_normed, c_rstd, tanh_c, dh, dc, dc_prev, dgain, dshift):
-    """a (N, 4H) ← dpre from the gates it holds; dc (N, H) enters as dC_{t+1} and leaves as
-    dC_t; dC_{t-1} into dc_prev; the step's gain and shift gradients added into dgain, dshift."""
-    H = dc.shape[1]
-    for n in range(a.shape[0]):
-        row, dh_row, dc_row, dc_prev_row = a[n], dh[n], dc[n], dc_prev[n]
-        tanh_c_row, c_normed_row, c_prev_row = tanh_c[n], c_normed[n], c_prev[n]
-        i, f, o, g = row[:H], row[H:2 * H], row[2 * H:3 * H], row[3 * H:]
-        for j in range(H):  # through h = o⊙tanh(LN_C(C)): dĈ, held in dc_prev until dC is known
-            dz = dh_row[j] * o[j] * (1 - tanh_c_row[j] * tanh_c_row[j])
-            dshift[4, j] += dz
-            dgain[4, j] += dz * c_normed_row[j]
-            dc_prev_row[j] = dz * gain[4, j]
-        normalise_back(dc_prev_row, c_normed_row, c_rstd[n, 0])
-        for j in range(H):
-            dc_row[j] += dc_prev_row[j]
-            i_j, f_j, g_j, o_j = i[j], f[j], g[j], o[j]
-            o[j] = dh_row[j] * tanh_c_row[j] * o_j * (1 - o_j)
-            dc_prev_row[j] = dc_row[j] * f_j
-            f[j] = dc_row[j] * c_prev_row[j] * f_j * (1 - f_j)
-            i[j] = dc_row[j] * g_j * i_j * (1 - i_j)
-            g[j] = dc_row[j] * i_j * (1 - g_j * g_j)
-        for k in range(4):  # through each block's LN
-            block, normed_block = row[k * H:(k + 1) * H], normed[n, k * H:(k + 1) * H]
-            for j in range(H):
-                dshift[k, j] += block[j]
-                dgain[k, j] += block[j] * normed_block[j]
-                block[j] *= gain[k, j]
-            normalise_back(block, normed_block, rstd[n, k])
-
-
-def ln_lstm_forward(xw, state, params):
-    """layernorm.ln_lstm_forward; elementwise work and the norms in ln_lstm_activate."""
-    h_prev, c_prev = state
-    N, H = h_prev.shape
-    normed, rstd = np.empty((N, 4, H), np.float32), np.empty((N, 4, 1), np.float32)
-    c, c_normed, tanh_c, h = (np.empty_like(c_prev) for _ in range(4))  # (N, H) each
-    c_rstd = np.empty((N, 1), np.float32)
-    ln_lstm_activate(xw, h_prev @ params["Wh"], params["ln_gain"], params["ln_shift"], normed.reshape(N, 4 * H),
-                     rstd.reshape(N, 4), c_prev, c, c_normed, c_rstd, tanh_c, h)
-    return (h, c), LayerNormLSTMCache(xw, normed, rstd, c_prev, c_normed, c_rstd, tanh_c, (h_prev,))
-
-
-def ln_lstm_backward(dnext_state, cache, params):
-    """layernorm.ln_lstm_backward; elementwise work and the norms' gradients in ln_lstm_gradient."""
-    dh, dc_next = dnext_state
-    N, H = dh.shape
-    dc, dc_prev = dc_next.copy(), np.empty_like(dc_next)
-    dgain, dshift = np.zeros((5, H), np.float32), np.zeros((5, H), np.float32)
-    ln_lstm_gradient(cache.gates, cache.normed.reshape(N, 4 * H), cache.rstd.reshape(N, 4), params["ln_gain"],
-                     cache.c_prev, cache.c_normed, cache.c_rstd, cache.tanh_c, dh, dc, dc_prev, dgain, dshift)
-    return cache.gates, (cache.gates @ params["Wh_T"], dc_prev), {"ln_gain": dgain, "ln_shift": dshift}
 
 
 # ---------------------------------------------------------------- GRU
@@ -354,7 +229,7 @@ def gru_gradient_r(a, h_prev, drh, dh_prev):
 
 
 def gru_forward(xw, state, params):
-    """cells.gru_forward; elementwise work in gru_activate_gates and gru_activate_state."""
+    """gru.gru_forward; elementwise work in gru_activate_gates and gru_activate_state."""
     (h_prev,) = state
     H = h_prev.shape[1]
     Wh = params["Wh"]
@@ -365,7 +240,7 @@ def gru_forward(xw, state, params):
 
 
 def gru_backward(dnext_state, cache, params):
-    """cells.gru_backward; elementwise work in gru_gradient_zn and gru_gradient_r."""
+    """gru.gru_backward; elementwise work in gru_gradient_zn and gru_gradient_r."""
     (dh,) = dnext_state
     H = dh.shape[1]
     Wh_T, dpre, h_prev = params["Wh_T"], cache.gates, cache.rec_in[0]
@@ -376,16 +251,7 @@ def gru_backward(dnext_state, cache, params):
     return dpre, (dh_prev,), {}
 
 
-# ---------------------------------------------------------------- the fused cells
+# ---------------------------------------------------------------- the fused steps of each cell
 
 
 FUSED = {"rnn": (rnn_forward, rnn_backward), "lstm": (lstm_forward, lstm_backward), "gru": (gru_forward, gru_backward)}
-
-
-def fused_cell(config):
-    """The cell `config` names with its steps fused, or None where only the reference exists
-    (float64, which the gradient checks use, and the peephole and coupled LSTMs)."""
-    if config.dtype != "float32" or (config.cell == "lstm" and not plain_lstm(config)):
-        return None
-    forward, backward = (ln_lstm_forward, ln_lstm_backward) if config.layer_norm else FUSED[config.cell]
-    return CELLS[config.cell](config)._replace(step_forward=forward, step_backward=backward)

@@ -1,0 +1,86 @@
+"""Recurrent cells as pure step functions behind one interface, and the CELLS registry.
+
+Shapes: N batch, D input size, H hidden size, G gate blocks (G·H columns in the fused weights).
+
+`CELLS[name](config)` builds a cell once per config, so a variant (peephole, coupled) is
+decided there and not re-discovered inside every step. Every cell has the same members and
+keeps no state between calls:
+
+    init_params(input_size, hidden_size, rng) -> {"Wx": (D, G·H), "Wh": (H, G·H), "b": (G·H,), ...}
+    step_forward(xw, state, params) -> (next_state, cache)
+    step_backward(dnext_state, cache, params) -> (dpre, dprev_state, dparams)
+    state_size   arrays in the state tuple: (h,) or (h, c); state[0] is always h
+    rec_blocks   ((first, last), ...): the Wh column blocks (in units of H) that one recurrent
+                 input multiplies, in the order of cache.rec_in
+
+The model computes `xw = x·Wx + b` for all T steps in one matmul before the loop, and forms
+dWx, db and dWh as single matmuls after it: dWh[:, block] = Σ_t rec_in_tᵀ·dpre_t[:, block].
+`dparams` holds only the weights a step applies elementwise (the LSTM peepholes, layer norm's
+gains and shifts).
+
+The buffer contract between model and cell, stated here once:
+- `xw` (N, G·H) is step t's slice of the layer's (T, N, G·H) buffer. The cell owns it from
+  step_forward on: forward overwrites it with the step's activated gates and keeps it as
+  `cache.gates`; step_backward overwrites it with `dpre`, the gradient of the loss with
+  respect to the step's pre-activation, and returns it. One buffer per layer thus serves
+  as input projection, activation cache and gradient.
+- The state a step returns is always fresh arrays, never views of `xw`.
+- step_backward's `params` also holds "Wh_T", Wh's transpose made C-contiguous once per
+  window by the model: BLAS multiplies by it up to 25% faster than by the strided view Wh.T.
+
+The modules beside this one are the readable NumPy reference, a cell each (`rnn.py`,
+`lstm.py` with its variants, `gru.py`, and `layernorm.py` for the layer-normalised LSTM),
+on the activations and initialisation they share (`common.py`). `kernels.py` and
+`layernorm_kernels.py` hold fused float32 versions of the same steps behind the same
+interface; `build_cell` picks between them.
+"""
+
+import sys
+import time
+from functools import lru_cache
+
+from ..errors import CharrnnError
+from .gru import gru_cell
+from .lstm import lstm_cell, plain_lstm
+from .rnn import rnn_cell
+
+__all__ = ["CELLS", "build_cell", "load_kernels", "plain_lstm"]
+
+CELLS = {"rnn": rnn_cell, "lstm": lstm_cell, "gru": gru_cell}
+
+
+@lru_cache(maxsize=16)  # the model asks on every window, forward and backward: build each once
+def build_cell(config):
+    """The cell `config` names: with its steps fused (kernels.py) where `config.kernels`
+    allows and they cover the variant (float32; the LSTM without peepholes or coupled gates),
+    else the NumPy reference, which float64 and the gradient checks use."""
+    cell = CELLS[config.cell](config)
+    if config.kernels == "numpy":
+        return cell
+    if config.dtype == "float32" and (config.cell != "lstm" or plain_lstm(config)):
+        forward, backward = _fused_steps(config)
+        return cell._replace(step_forward=forward, step_backward=backward)
+    if config.kernels == "numba":
+        raise CharrnnError("--kernels numba covers float32 rnn, lstm and gru (no peephole or coupled gates); "
+                           "use --kernels auto or numpy")
+    return cell
+
+
+def _fused_steps(config):
+    from . import kernels, layernorm_kernels  # numba loads only here, so `import charrnn` and --help stay fast
+
+    if config.layer_norm:
+        return layernorm_kernels.ln_lstm_forward, layernorm_kernels.ln_lstm_backward
+    return kernels.FUSED[config.cell]
+
+
+def load_kernels(config):
+    """(seconds, compiled): the time spent making `config`'s cell ready, and whether numba
+    compiled the fused kernels for it (first use, a few seconds, once) rather than loading
+    them from its disk cache."""
+    first_load = "charrnn.cells.kernels" not in sys.modules
+    started = time.perf_counter()
+    build_cell(config)
+    seconds = time.perf_counter() - started
+    kernels = sys.modules.get("charrnn.cells.kernels")  # imported by this call, or not at all (--kernels numpy)
+    return seconds, bool(first_load and kernels and kernels.compiled_here())

@@ -1,0 +1,31 @@
+"""Elman's tanh RNN, char-rnn's `rnn`: the NumPy reference step."""
+
+from functools import partial
+
+import numpy as np
+
+from .common import Cell, GateCache, fused_params, tanh_
+
+
+def rnn_forward(xw, state, params):
+    """h_t = tanh(x_t·Wx + h_{t-1}·Wh + b).  xw (N, H) holds x_t·Wx + b; h (N, H)."""
+    (h_prev,) = state
+    a = xw
+    a += h_prev @ params["Wh"]
+    tanh_(a)
+    return (a.copy(),), GateCache(a, (h_prev,))
+
+
+def rnn_backward(dnext_state, cache, params):
+    """dpre = dh ⊙ (1 − h²)  (tanh′ = 1 − tanh²);  dh_{t-1} = dpre·Whᵀ."""
+    (dh,) = dnext_state
+    dpre = cache.gates  # (N, H), h in, dpre out
+    dpre *= dpre
+    np.subtract(1, dpre, out=dpre)
+    dpre *= dh
+    return dpre, (dpre @ params["Wh_T"],), {}
+
+
+def rnn_cell(config):
+    """Elman's tanh RNN, char-rnn's `rnn`: one gate block, Wx (D, H), Wh (H, H), b (H,)."""
+    return Cell(partial(fused_params, config=config, gates=1), rnn_forward, rnn_backward, 1, ((0, 1),))
