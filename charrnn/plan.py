@@ -163,7 +163,7 @@ def _light_plan(config, chosen, sizes):
     epochs, weights = _passes(config, config.max_steps, train_chars), weight_count(config, vocab_size)
     dropout = dropout_for(epochs, weights)
     return dict(dropout=dropout), (f"dropout {dropout}: {config.max_steps:,} steps make {epochs:.1f} passes over "
-                                   f"{train_chars:,} training chars with {weights:,} weights "
+                                   f"{train_chars:,} training chars with {weights / 1e6:.2g} M weights "
                                    "(--dropout to choose)")
 
 

@@ -117,12 +117,12 @@ def test_a_plain_run_scales_dropout_to_the_corpus_and_the_user_wins(tmp_path, co
         return result.stderr.splitlines(), (tmp_path / name / "config.yaml").read_text()
 
     (few, text), (many, _) = run("few", "--max-steps", "3"), run("many", "--max-steps", "40", "--eval-every", "40")
-    assert few[0] == ("dropout 0.1: 3 steps make 1.8 passes over 5,400 training chars with 2,554 weights "
+    assert few[0] == ("dropout 0.1: 3 steps make 1.8 passes over 5,400 training chars with 0.0026 M weights "
                       "(--dropout to choose); layer norm in the LSTM (--no-layer-norm to leave it out)")
     assert text.startswith(f"# {few[0]}\n") and yaml.safe_load(text)["dropout"] == 0.1
     wide = run("wide", "--max-steps", "40", "--eval-every", "40", "--hidden-size", "128")[0]
     assert many[0].startswith("dropout 0.1: 40 steps make 23.7 passes")  # a tiny model memorises little
-    assert wide[0] == ("dropout 0.2: 40 steps make 23.7 passes over 5,400 training chars with 224,554 weights "
+    assert wide[0] == ("dropout 0.2: 40 steps make 23.7 passes over 5,400 training chars with 0.22 M weights "
                        "(--dropout to choose)")
     (tmp_path / "c.yaml").write_text("dropout: 0.3\n")
     for name, args in [("flag", ["--dropout", "0.3"]), ("yaml", ["--config", tmp_path / "c.yaml"])]:
