@@ -48,10 +48,11 @@ MAX_EVALS = 10
 STEP_MARGIN = 1.1  # a step in a run measured up to 10% slower than in the probe (logging, masks)
 # (fewer million weight-passes than this, dropout). A weight-pass is a weight times a pass over
 # the text: a model memorises its text the more, the more weights it has and the more often
-# it sees it. Passes alone misjudge width: over 27 passes 2x384 (1.9 M weights) wanted 0.4,
-# over 92 passes 2x128 (0.24 M) 0.3, and over 15 passes 2x512 (3.3 M) 0.5. None is never
-# best (README, "Training for a time budget", has the measurements).
-DROPOUT = ((1.5, 0.1), (18, 0.2), (40, 0.3), (math.inf, 0.5))
+# it sees it. Passes alone misjudge width: over 15 passes 2x512 (3.3 M weights, 50 M
+# weight-passes) was best at 0.4, against 0.3 and 0.5, and 2x384 over 27 (51 M) at 0.4 against
+# 0.2, while 2x128 over 92 passes (22 M) was best at 0.3, against 0.2 and 0.5, and 2x384 over
+# 7.4 (14 M) at 0.2. None is never best (README, "Training for a time budget", has them all).
+DROPOUT = ((1.5, 0.1), (18, 0.2), (40, 0.3), (math.inf, 0.4))
 # Layer norm in the LSTM, below this width and these passes over the text: it won at 2x128
 # (by 0.030-0.047 over the 1- and 3-minute plans' steps, 4 and 15 passes), and lost where it
 # overfit sooner: at 2x256 and 2x384, and at 2x128 over 92 passes of 100 KB (README).

@@ -27,9 +27,9 @@ def test_plan_takes_the_widest_model_that_gets_enough_steps(seconds, width):
 
 
 def test_dropout_grows_with_weights_times_passes():
-    assert [dropout_for(passes, 239_297) for passes in (4, 15, 92, 200)] == [0.1, 0.2, 0.3, 0.5]  # 2x128
-    assert dropout_for(7.4, 1_897_409) == 0.2 and dropout_for(27, 1_897_409) == 0.5  # 2x384: the 8- and 30-minute
-    assert dropout_for(15, 3_316_289) == 0.5  # 2x512 over the 30-minute plan's passes
+    assert [dropout_for(passes, 239_297) for passes in (4, 15, 92, 200)] == [0.1, 0.2, 0.3, 0.4]  # 2x128
+    assert dropout_for(7.4, 1_897_409) == 0.2 and dropout_for(27, 1_897_409) == 0.4  # 2x384: the 8- and 30-minute
+    assert dropout_for(15, 3_316_289) == 0.4  # 2x512 over the 30-minute plan's passes
 
 
 @pytest.mark.parametrize("extra", [{}, {"num_layers": 1}, {"num_layers": 3, "embedding_size": 5},
@@ -44,7 +44,7 @@ def test_plan_regularises_by_weight_passes_and_schedules_to_the_deadline():
     short, _ = plan(60, 50_000_000, 110_000, STEP_SECONDS, WEIGHTS)
     medium, _ = plan(480, 1_000_000, 110_000, STEP_SECONDS, WEIGHTS)
     long, _ = plan(600, 100_000, 10_000, STEP_SECONDS, WEIGHTS)
-    assert (short["dropout"], medium["dropout"], long["dropout"]) == (0.1, 0.2, 0.5)
+    assert (short["dropout"], medium["dropout"], long["dropout"]) == (0.1, 0.2, 0.4)
     config = make_config(long)
     steps = config.max_steps
     warmed = learning_rate(config, config.warmup_steps - 1)

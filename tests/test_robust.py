@@ -204,7 +204,8 @@ def test_overfitting_is_stopped_early_and_named(tmp_path, random_letters):
     assert load_checkpoint(tmp_path / "run" / "best.npz").meta["stale_evals"] == 0
 
 
-@pytest.mark.parametrize("dropout, advice", [(0.0, "try --dropout 0.2 or a smaller"), (0.4, "try --dropout 0.5 or"),
+@pytest.mark.parametrize("dropout, advice", [(0.0, "try --dropout 0.2 or a smaller"), (0.3, "try --dropout 0.4 or"),
+                                             (0.4, "try a smaller --hidden-size (now 512)"),
                                              (0.5, "try a smaller --hidden-size (now 512)")])
 def test_overfitting_advice_never_repeats_the_dropout_in_use(dropout, advice):
     config = make_config({"dropout": dropout, "hidden_size": 512})
