@@ -22,7 +22,7 @@ from .cells import plain_lstm
 from .config import load_config, load_yaml, make_config, parse_duration
 from .corpus import Tokens, split
 from .errors import CharrnnError
-from .runs import load_everywhere, load_text
+from .runs import MAX_SUGGESTED_DROPOUT, load_everywhere, load_text
 from .sizes import weight_count
 from .training import SINGLE, new_run, train_step
 
@@ -52,7 +52,7 @@ STEP_MARGIN = 1.1  # a step in a run measured up to 10% slower than in the probe
 # weight-passes) was best at 0.4, against 0.3 and 0.5, and 2x384 over 27 (51 M) at 0.4 against
 # 0.2, while 2x128 over 92 passes (22 M) was best at 0.3, against 0.2 and 0.5, and 2x384 over
 # 7.4 (14 M) at 0.2. None is never best (README, "Training for a time budget", has them all).
-DROPOUT = ((1.5, 0.1), (18, 0.2), (40, 0.3), (math.inf, 0.4))
+DROPOUT = ((1.5, 0.1), (18, 0.2), (40, 0.3), (math.inf, MAX_SUGGESTED_DROPOUT))
 # Layer norm in the LSTM, below this width and these passes over the text: it won at 2x128
 # (by 0.030-0.047 over the 1- and 3-minute plans' steps, 4 and 15 passes), and lost where it
 # overfit sooner: at 2x256 and 2x384, and at 2x128 over 92 passes of 100 KB (README).

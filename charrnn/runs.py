@@ -106,7 +106,9 @@ def overfitting(record, run, config):
 
 
 OVERFIT_GAP = 0.1  # nats/char between validation and training loss that counts as overfitting
-MAX_SUGGESTED_DROPOUT = 0.4  # the most any run measured best (2x512 over 30 minutes); 0.5 lost there and on 100 KB
+# The most any run measured best (2x512 over 30 minutes; 0.5 lost there and on 100 KB): the
+# overfitting advice suggests no more, and it is the planner's top dropout tier.
+MAX_SUGGESTED_DROPOUT = 0.4
 
 
 def _on_step(metrics, config, vocab, quiet):

@@ -8,8 +8,8 @@ from .errors import CharrnnError
 
 def weight_count(config, vocab_size):
     """How many weights the model has, counting G = 4 gate blocks a layer: exact for the plain
-    LSTM, an upper bound for the GRU and the RNN (and it leaves out the few layer-norm or
-    peephole weights, H each)."""
+    LSTM, an upper bound for the GRU and the RNN. It leaves out layer norm's and the peepholes'
+    few rows of H weights a layer."""
     H, L, E, V = config.hidden_size, config.num_layers, config.embedding_size, vocab_size
     return V * E + ((E or V) + H + 1) * 4 * H + (L - 1) * (2 * H + 1) * 4 * H + (H + 1) * V
 
