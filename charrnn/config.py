@@ -56,8 +56,8 @@ class Config:
     num_layers: int = setting(2, "stacked layers; two is char-rnn's and torch-rnn's default", POSITIVE)
     embedding_size: int = setting(0, "learned input embedding width; 0 = one-hot input (a row lookup)", NON_NEGATIVE)
     dropout: float = setting(0.2, "inverted dropout between layers and before the head; unless you set it, "
-                             "train scales it to the model's weights times the passes the run makes over the "
-                             "corpus: 0.1 under 1.5 million, 0.2 under 18, 0.3 under 40, 0.4 beyond",
+                             "train picks 0.1-0.4 by the model's weights times the passes the run makes over the "
+                             "corpus (README, 'Training for a time budget')",
                              (lambda v: 0 <= v < 1, "must be in [0, 1)"))
     peephole: bool = setting(False, "LSTM gates also see the cell state (Gers & Schmidhuber 2000)")
     coupled_gates: bool = setting(False, "LSTM input gate tied to the forget gate: i = 1 - f")
