@@ -105,7 +105,7 @@ def _upgraded(config, version):
     """A config from an older format, with each setting meaning what it meant when it was saved."""
     if version < 2 and "grad_clip" in config:
         config = dict(config, grad_clip=config["grad_clip"] / config.get("seq_length", 100))
-    return {"ema_decay": 0.0, **config}  # saved before the weight average existed: it kept none
+    return {"ema_decay": 0.0, "state_reset": 0.0, **config}  # saved before these existed: neither was used
 
 
 def load_checkpoint(path):
@@ -133,13 +133,16 @@ def load_checkpoint(path):
     return Checkpoint(config, vocab, params, slots, state, meta, path)
 
 
-def find_checkpoint(path=None, root="checkpoints"):
-    """A checkpoint file from a file, a run directory, or the newest `latest.npz` under `root`."""
+def find_checkpoint(path=None, root="checkpoints", prefer="best.npz"):
+    """A checkpoint file: `path` itself when it is a file; else the run in directory `path`,
+    or the newest run under `root` (by its latest.npz). A run resolves to its `prefer` file,
+    best.npz (the lowest validation loss: what sample and eval should read) unless told
+    otherwise, and to latest.npz when it has none; --resume prefers latest.npz."""
     if path is not None:
         path = Path(path)
         if path.is_dir():
             if (path / "latest.npz").is_file():
-                return path / "latest.npz"
+                return _run_file(path, prefer)
             root = path
         elif path.is_file():
             return path
@@ -149,4 +152,8 @@ def find_checkpoint(path=None, root="checkpoints"):
     if not found:
         raise CharrnnError(f"no checkpoint found under {root}/; train one with `charrnn train FILE` "
                            "or pass --checkpoint")
-    return found[-1]
+    return _run_file(found[-1].parent, prefer)
+
+
+def _run_file(run_dir, prefer):
+    return run_dir / prefer if (run_dir / prefer).is_file() else run_dir / "latest.npz"

@@ -113,7 +113,7 @@ def train(paths, config_path, run_dir, resume, overwrite, allow_corpus_change, c
     from .runs import cache_for, default_run_dir, run_training
 
     flags = {k: v for k, v in flags.items() if v is not None}
-    checkpoint = load_checkpoint(find_checkpoint(resume)) if resume else None
+    checkpoint = load_checkpoint(find_checkpoint(resume, prefer="latest.npz")) if resume else None
     config = load_config(config_path, flags, base=checkpoint.config if checkpoint else None)
     if budget is not None and checkpoint:
         raise click.UsageError("--time plans a new run; give a resumed run more time with --max-time")
@@ -136,9 +136,19 @@ def train(paths, config_path, run_dir, resume, overwrite, allow_corpus_change, c
         ranks = f" on {reducer.size} ranks" if reducer.size > 1 else ""
         early = (f" (stopped early: no better validation in {config.patience} evaluations)"
                  if summary["stopped_early"] else "")
-        click.echo(f"step {summary['step']}{early}: {best}{summary['chars_per_second']:,.0f} chars/s{ranks}",
-                   err=True)
+        click.echo(f"step {summary['step']}{early}: {best}{summary['chars_per_second']:,.0f} chars/s{ranks}"
+                   f"{_last_far_above_best(summary)}", err=True)
         click.echo(summary["run_dir"])
+
+
+FAR_ABOVE_BEST = 0.02  # nats/char: a last validation this far above the best is worth a word
+
+
+def _last_far_above_best(summary):
+    last, best = summary["last_val"], summary["best_val"]
+    if math.isfinite(last) and last > best + FAR_ABOVE_BEST:
+        return f"; the last validation read {last:.4f}, far above the best: best.npz keeps the best"
+    return ""
 
 
 def kernels_ready(config):
@@ -149,6 +159,15 @@ def kernels_ready(config):
     if compiled and is_root():
         click.echo(f"compiled charrnn's fused kernels in {seconds:.1f} s, once: later runs load them from numba's "
                    "cache", err=True)
+
+
+def say_source(ck, path):
+    """Say on stderr which file a run directory (or the newest run) resolved to: called once
+    the command's input is known to be good, so that an error stays one line."""
+    if path is None or os.path.isdir(path):
+        best = ck.meta["best_val"]
+        at = f", validation {best:.4f}" if best is not None and ck.path.name == "best.npz" else ""
+        click.echo(f"reading {ck.path} (step {ck.meta['step']:,}{at})", err=True)
 
 
 def checkpoint_option(command):
@@ -193,7 +212,8 @@ def sample(checkpoint, seed, n, temperature, top_k, top_p, greedy, random_seed, 
     if fresh:
         random_seed = int(np.random.SeedSequence().generate_state(1)[0])
     sampler = Sampler(ck.weights, ck.config, ck.vocab, seed, options, np.random.default_rng(random_seed))
-    if fresh:  # only once the options and seed text are known to be good
+    say_source(ck, checkpoint)  # only once the options and seed text are known to be good
+    if fresh:
         click.echo(f"random seed: {random_seed}", err=True)
     out = sys.stdout.buffer
     try:
@@ -221,14 +241,18 @@ def sample(checkpoint, seed, n, temperature, top_k, top_p, greedy, random_seed, 
 @click.option("--full", is_flag=True, help="Score whole splits, not the fixed val_max_chars sample training scores.")
 @click.option("--encoding-errors", type=click.Choice(["strict", "replace"]),
               help="Invalid UTF-8 in FILES: error or U+FFFD [default: as the run was trained].")
-def eval_command(files, checkpoint, as_json, unknown, cache_dir, full, encoding_errors):
+@click.option("--per-stream", is_flag=True, help="Also the median and the worst of the streams, each scored from a "
+              "zero state (a broken start shows as one stream far above the median).")
+def eval_command(files, checkpoint, as_json, unknown, cache_dir, full, encoding_errors, per_stream):
     """Score FILES ('-' for stdin; none = the run's validation split) in nats/char, bits/char, perplexity."""
     from .scoring import score_files, score_splits
 
     ck = load_checkpoint(find_checkpoint(checkpoint))
     kernels_ready(ck.config)
     errors = encoding_errors or ck.config.encoding_errors
-    results = score_files(ck, files, unknown, errors) if files else score_splits(ck, cache_dir, full)
+    results = (score_files(ck, files, unknown, errors, per_stream) if files
+               else score_splits(ck, cache_dir, full, per_stream))
+    say_source(ck, checkpoint)
     for result in results:
         if as_json:
             click.echo(json.dumps(result))
@@ -239,6 +263,15 @@ def eval_command(files, checkpoint, as_json, unknown, cache_dir, full, encoding_
             click.echo(f"{result['name']}: {result['nats_per_char']:.4f} nats/char, {result['bits_per_char']:.4f} "
                        f"bits/char, perplexity {result['perplexity']:.3f} ({result['chars']:,} chars{sampled}"
                        f"{skipped})")
+            if "streams" in result:
+                click.echo(stream_line(result))
+
+
+def stream_line(result):
+    """`eval --per-stream`'s second line: the median stream and the worst three, where they start."""
+    worst = "; ".join(f"{w['nats_per_char']:.4f} at char {w['start']:,} ({json.dumps(w.get('text', ''))[:42]})"
+                      for w in result["worst_streams"])
+    return f"  {result['streams']} streams: median {result['median_stream']:.4f} nats/char; worst {worst}"
 
 
 @cli.command()
@@ -248,7 +281,9 @@ def info(checkpoint, as_json):
     """Describe a checkpoint: model, vocab, progress and corpus."""
     from .scoring import describe
 
-    summary = describe(load_checkpoint(find_checkpoint(checkpoint)))
+    ck = load_checkpoint(find_checkpoint(checkpoint))
+    summary = describe(ck)
+    say_source(ck, checkpoint)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:

@@ -110,6 +110,9 @@ class Config:
                                "shortened early to (1 + t)/(10 + t) at step t; it never lost: 0.001-0.004 at the end "
                                "of each plan measured, up to 0.02 mid-run (README); 0 = the weights themselves",
                                (lambda v: 0 <= v < 1, "must be in [0, 1)"))
+    state_reset: float = setting(0.0, "share of the streams restarted from a zero state at each window: eval, "
+                                 "sample and every prompt start from zero, which a carried state never trains "
+                                 "(docs/zero-state.md)", (lambda v: 0 <= v < 1, "must be in [0, 1)"))
     grad_clip: float = setting(0.05, "bound on the gradient per character, whatever the seq_length; 0.05 "
                                "clips nearly every step, which with Adam measured best (README); 0 = off",
                                NON_NEGATIVE)

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from .config import RESUMABLE
 from .corpus import default_cache_dir, is_glob, load_corpus, split
 from .errors import CharrnnError
+from .evaluation import BROKEN_STREAM
 from .sample import SampleOptions, Sampler
 from .training import SINGLE, new_run, out_of_patience, resumed_run, train
 
@@ -111,16 +112,31 @@ OVERFIT_GAP = 0.1  # nats/char between validation and training loss that counts 
 MAX_SUGGESTED_DROPOUT = 0.4
 
 
+def broken_start(record):
+    """A one-line warning when one validation stream reads far above the median stream: the
+    model fails from a zero state on that text, which the mean would pass off as overfitting."""
+    worst, median = record["val_worst_stream"], record["val_median_stream"]
+    if worst > BROKEN_STREAM * median:
+        return (f"validation's stream at character {record['val_worst_start']:,} reads {worst:.2f} nats/char, "
+                f"{worst / median:.1f}x the median stream ({median:.2f}): the model breaks from a zero state on "
+                "that text, which is not overfitting (--state-reset trains the zero state; docs/zero-state.md)")
+    return None
+
+
+def _warning(record, run, config):
+    return "val_loss" in record and (broken_start(record) or overfitting(record, run, config))
+
+
 def _on_step(metrics, config, vocab, quiet):
     """Per step: a metrics.jsonl line (and a plain progress line) per interval, samples if asked,
-    and at most one overfitting warning."""
+    and at most one warning (a broken start, or overfitting)."""
     warned = []
 
     def on_step(run, record, bar):
         if record is not None:
             metrics.write(json.dumps(record) + "\n")
             metrics.flush()
-            warning = "val_loss" in record and not warned and overfitting(record, run, config)
+            warning = not warned and _warning(record, run, config)
             if warning and not quiet:
                 warned.append(warning)
                 bar.write(f"warning: {warning}", file=sys.stderr)
@@ -182,6 +198,6 @@ def run_training(paths, config, run_dir=None, checkpoint=None, overwrite=False, 
         on_step = _on_step(metrics, config, corpus.vocab, quiet) if reducer.is_root else None
         run = train(splits, config, corpus.vocab, run, run_dir, quiet, on_step, stop, reducer)
     seconds = time.perf_counter() - started
-    return {"run_dir": str(run_dir), "step": run.step, "best_val": run.best_val,
+    return {"run_dir": str(run_dir), "step": run.step, "best_val": run.best_val, "last_val": run.last_val,
             "stopped_early": out_of_patience(run, config),
             "chars_per_second": (run.step - start_step) * config.batch_size * config.seq_length / max(seconds, 1e-9)}

@@ -25,8 +25,9 @@ def _bar(name, total):
                 disable=None)  # off when stderr is not a terminal
 
 
-def score_files(ck, names, unknown="error", errors="strict"):
-    """One result dict per file, and a total when there are several."""
+def score_files(ck, names, unknown="error", errors="strict", per_stream=False):
+    """One result dict per file, and a total when there are several; `per_stream` adds each
+    file's median and worst streams (see evaluation.Streams)."""
     results = []
     for name in names:
         data = _read(name)
@@ -35,10 +36,10 @@ def score_files(ck, names, unknown="error", errors="strict"):
         results.append((name, result))
     if len(results) > 1:
         results.append(("total", sum((r for _, r in results), EvalResult(0, 0.0))))
-    return [result.to_dict(name) for name, result in results]
+    return [result.to_dict(name, per_stream) for name, result in results]
 
 
-def score_splits(ck, cache_dir=None, full=False):
+def score_splits(ck, cache_dir=None, full=False, per_stream=False):
     """The validation (and test) split of the corpus the checkpoint was trained on: the same
     fixed sample of val_max_chars characters that training scored, or with `full` all of it."""
     corpus_meta = ck.meta.get("corpus")
@@ -54,7 +55,9 @@ def score_splits(ck, cache_dir=None, full=False):
         if name in splits:
             max_chars = 0 if full else ck.config.val_max_chars
             with _bar(name, min(len(splits[name]), max_chars or len(splits[name]))) as bar:
-                result = evaluate(ck.weights, ck.config, splits[name], bar.update, max_chars).to_dict(name)
+                result = evaluate(ck.weights, ck.config, splits[name], bar.update, max_chars)
+            result.streams = result.streams.with_heads(splits[name], ck.vocab)
+            result = result.to_dict(name, per_stream)
             results.append({**result, "split_chars": len(splits[name]) - 1})
     return results
 

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from .batches import Windows
 from .checkpoint import Checkpoint, save_checkpoint
 from .errors import CharrnnError
-from .evaluation import evaluate
+from .evaluation import Streams, evaluate
 from .model import dropout_masks, init_params, init_state, loss_and_grads
 from .optim import OPTIMIZERS, clip_grads, learning_rate
 from .parallel import SingleProcess
@@ -37,6 +37,7 @@ class Run:
     window: int = 0  # index of the next window within the epoch
     epoch: int = 0
     best_val: float = math.inf
+    last_val: float = math.inf  # the latest validation loss
     stale_evals: int = 0  # evaluations since the best one, for early stopping
     initial_loss: float = None
     elapsed: float = 0.0
@@ -56,8 +57,13 @@ def resumed_run(checkpoint, rng):
     optimizer = OPTIMIZERS[checkpoint.config.optimizer](checkpoint.params, checkpoint.config)
     optimizer.slots = checkpoint.slots
     return Run(checkpoint.params, optimizer, checkpoint.state, rng, meta["step"], meta["window"], meta["epoch"],
-               meta["best_val"] if meta["best_val"] is not None else math.inf, meta.get("stale_evals", 0),
+               _finite(meta["best_val"]), _finite(meta.get("last_val")), meta.get("stale_evals", 0),
                meta["initial_loss"], meta["elapsed"])
+
+
+def _finite(value):
+    """A loss from the metadata, where null stands for none yet (JSON has no infinity)."""
+    return math.inf if value is None else value
 
 
 def save(run, config, vocab, path, reducer=SINGLE):
@@ -69,7 +75,8 @@ def save(run, config, vocab, path, reducer=SINGLE):
             raise CharrnnError(f"training diverged at step {run.step}: the update made weights non-finite; "
                                f"{path} is untouched; try a lower --learning-rate")
         meta = {"step": run.step, "window": run.window, "epoch": run.epoch, "rng": run.rng.bit_generator.state,
-                "best_val": run.best_val if math.isfinite(run.best_val) else None, "stale_evals": run.stale_evals,
+                "best_val": run.best_val if math.isfinite(run.best_val) else None,
+                "last_val": run.last_val if math.isfinite(run.last_val) else None, "stale_evals": run.stale_evals,
                 "initial_loss": run.initial_loss,
                 "elapsed": run.elapsed, "ranks": reducer.size, **run.extra}
         save_checkpoint(path, Checkpoint(config, vocab, run.params, run.optimizer.slots, state, meta))
@@ -99,6 +106,14 @@ def _guard(loss, norm, run, config, checkpoint_path):
                            f"initial loss ({limit:.3f}); {_kept(checkpoint_path)}; try a lower --learning-rate")
 
 
+def restart_streams(state, config, rng, rows):
+    """The carried state with a random `state_reset` share of the streams zeroed: every prompt,
+    evaluation and sample starts from a zero state, which carried state alone would train only
+    at epoch starts. Drawn for the whole batch, as dropout is, so that the ranks agree."""
+    keep = (rng.random(config.batch_size) >= config.state_reset)[rows, None].astype(config.dtype)  # (N, 1)
+    return [tuple(s * keep for s in layer) for layer in state]
+
+
 def train_step(run, config, windows, checkpoint_path, reducer=SINGLE, want_stop=False):
     """One optimizer step on the next window, over this rank's rows of the batch.
 
@@ -108,6 +123,8 @@ def train_step(run, config, windows, checkpoint_path, reducer=SINGLE, want_stop=
     rows = slice(windows.rows.start, windows.rows.stop)
     if run.window == 0:
         run.state = init_state(config, len(windows.rows))  # a new epoch starts from zero state
+    elif config.state_reset:
+        run.state = restart_streams(run.state, config, run.rng, rows)
     inputs, targets = windows[run.window]
     masks = dropout_masks(config, (config.seq_length, config.batch_size, config.hidden_size), run.rng)
     masks = masks and [mask[:, rows] for mask in masks]  # drawn for the whole batch: K does not change them
@@ -126,27 +143,37 @@ def train_step(run, config, windows, checkpoint_path, reducer=SINGLE, want_stop=
 
 
 def _validate(run, config, tokens, reducer):
-    """Validation loss (nats/char), each rank scoring its share of the evaluation streams."""
+    """Validation loss (nats/char) and its Streams, each rank scoring its share of the streams."""
     weights = run.optimizer.weights(run.params)  # the average, when the run keeps one
-    result = evaluate(weights, config, tokens, max_chars=config.val_max_chars, share=reducer.share)
-    nats, chars = reducer.total([result.nats, result.chars])
-    return nats / chars
+    streams = evaluate(weights, config, tokens, max_chars=config.val_max_chars, share=reducer.share).streams
+    S = len(streams.starts)
+    totals = reducer.total(np.concatenate([streams.nats, streams.chars]))  # each rank holds zeros where others scored
+    streams = Streams(streams.starts, totals[:S], totals[S:])
+    return streams.nats.sum() / streams.chars.sum(), streams
+
+
+def _val_fields(val, streams):
+    """A metrics record's validation fields: the loss, its median stream and its worst."""
+    per_char = streams.per_char
+    worst = streams.worst(1)[0]
+    return {"val_loss": float(val), "val_median_stream": float(np.median(per_char)),
+            "val_worst_stream": float(per_char[worst]), "val_worst_start": int(streams.starts[worst])}
 
 
 def _evaluate_and_save(run, config, vocab, splits, run_dir, reducer=SINGLE, last=False):
     """Validation and `latest`/`best` at eval points and at the `last` step, `latest` alone at
     checkpoint points."""
     if run.step % config.eval_every == 0 or run.step == config.max_steps or last:
-        val = _validate(run, config, splits["val"], reducer)
+        val, streams = _validate(run, config, splits["val"], reducer)
         if not math.isfinite(val):
             raise CharrnnError(f"training diverged at step {run.step}: validation loss is {val}; "
                                f"{_kept(run_dir / 'latest.npz')}; try a lower --learning-rate")
-        improved, run.best_val = val < run.best_val, min(run.best_val, val)
+        improved, run.best_val, run.last_val = val < run.best_val, min(run.best_val, val), val
         run.stale_evals = 0 if improved else run.stale_evals + 1
         save(run, config, vocab, run_dir / "latest.npz", reducer)
         if improved:
             save(run, config, vocab, run_dir / "best.npz", reducer)
-        return val, True
+        return (val, streams), True
     if config.checkpoint_every and run.step % config.checkpoint_every == 0:
         save(run, config, vocab, run_dir / "latest.npz", reducer)
         return None, True
@@ -180,13 +207,13 @@ def train(splits, config, vocab, run, run_dir, quiet=False, on_step=None, stop=(
             speed = chars_per_step * len(losses) / max(now - interval_start, 1e-9)
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.3f}", chars_s=f"{speed:,.0f}", refresh=False)
-            val, saved = _evaluate_and_save(run, config, vocab, splits, run_dir, reducer, last=halt)
+            validation, saved = _evaluate_and_save(run, config, vocab, splits, run_dir, reducer, last=halt)
             halt = halt or out_of_patience(run, config)  # the same on every rank
             record = None
-            if run.step % config.log_every == 0 or val is not None:
+            if run.step % config.log_every == 0 or validation is not None:
                 record = {"step": run.step, "epoch": run.epoch, "train_loss": float(np.mean(losses)),
                           "lr": learning_rate(config, run.step - 1), "chars_per_second": speed,
-                          "elapsed": run.elapsed, **({"val_loss": val} if val is not None else {})}
+                          "elapsed": run.elapsed, **(_val_fields(*validation) if validation else {})}
                 losses, interval_start = [], time.perf_counter()
             if on_step:
                 on_step(run, record, bar)

@@ -61,10 +61,11 @@ def test_resume_of_a_checkpoint_without_corpus_metadata(trained, corpus_file):
 
 def test_nan_validation_loss_is_divergence(trained, monkeypatch):
     import charrnn.training
-    from charrnn.evaluation import EvalResult
+    from charrnn.evaluation import EvalResult, Streams
 
     before = (trained / "latest.npz").read_bytes()
-    monkeypatch.setattr(charrnn.training, "evaluate", lambda *args, **kwargs: EvalResult(1, float("nan")))
+    nan = EvalResult(1, float("nan"), streams=Streams(np.zeros(1), np.array([np.nan]), np.ones(1)))
+    monkeypatch.setattr(charrnn.training, "evaluate", lambda *args, **kwargs: nan)
     result = invoke("train", "--resume", trained, "--max-steps", "30", "--quiet")
     assert result.exit_code == 1 and "validation loss is nan" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
