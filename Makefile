@@ -7,7 +7,7 @@ CORPUS ?= $(DEFAULT_CORPUS)
 SHARED_CORPUS := ../shared/corpora/tiny-shakespeare.txt
 CORPUS_URL := https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt
 
-.PHONY: install test demo bench bench-torch bench-quality clean
+.PHONY: install test demo bench bench-torch bench-quality bench-zero-state clean
 
 install: $(VENV)/.installed
 
@@ -46,6 +46,13 @@ bench-torch: install
 bench-quality: install
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/python benchmarks/quality.py $(BENCH_ARGS)
+
+# Whether a trained model works from a zero state: per-stream validation at every evaluation,
+# for the weight average and the raw weights (docs/zero-state.md; 30 minutes by default).
+ZERO_STATE_CORPUS ?= ../shared/corpora/warpeace.txt
+ZERO_STATE_TIME ?= 30m
+bench-zero-state: install
+	$(BIN)/python benchmarks/zero_state.py $(ZERO_STATE_CORPUS) --time $(ZERO_STATE_TIME) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache checkpoints/demo checkpoints/cache

@@ -48,7 +48,8 @@ def relative_difference(a, b):
 
 
 @pytest.mark.parametrize("dtype, tolerance, extra", [
-    ("float64", 1e-12, ["--cell", "lstm", "--optimizer", "adam", "--learning-rate", "0.01", "--dropout", "0.2"]),
+    ("float64", 1e-12, ["--cell", "lstm", "--optimizer", "adam", "--learning-rate", "0.01", "--dropout", "0.2",
+                        "--state-reset", "0.2"]),
     ("float32", 1e-5, ["--cell", "gru", "--optimizer", "adagrad"]),
 ])
 def test_two_ranks_train_the_single_process_model(tmp_path, corpus_file, dtype, tolerance, extra):

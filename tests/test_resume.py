@@ -18,7 +18,8 @@ SMALL = ["--hidden-size", "12", "--batch-size", "8", "--seq-length", "32", "--ev
 VARIANTS = {
     "rnn-adagrad": ["--cell", "rnn", "--num-layers", "1"],
     "lstm-adam-cosine-dropout": ["--cell", "lstm", "--optimizer", "adam", "--learning-rate", "0.01",
-                                 "--lr-schedule", "cosine", "--lr-decay-every", "25", "--dropout", "0.3"],
+                                 "--lr-schedule", "cosine", "--lr-decay-every", "25", "--dropout", "0.3",
+                                 "--state-reset", "0.2"],
     "gru-rmsprop-step": ["--cell", "gru", "--optimizer", "rmsprop", "--learning-rate", "0.003",
                          "--lr-schedule", "step", "--lr-decay-every", "7", "--lr-decay", "0.5", "--dropout", "0.1"],
     "lstm-layernorm-adam-dropout": ["--cell", "lstm", "--layer-norm", "--optimizer", "adam", "--dropout", "0.2"],
