@@ -156,6 +156,19 @@ def checkpoint_option(command):
                         help="Checkpoint file or run directory [default: newest under ./checkpoints].")(command)
 
 
+def checkpoint_argument(command):
+    """CHECKPOINT as an argument, or as --checkpoint the way sample and eval take it."""
+    command = checkpoint_option(command)
+    return click.argument("checkpoint_argument", metavar="[CHECKPOINT]", required=False)(command)
+
+
+def one_checkpoint(argument, option):
+    """The checkpoint path given either way; both given must name the same file or directory."""
+    if argument and option and os.path.realpath(argument) != os.path.realpath(option):
+        raise click.UsageError(f"CHECKPOINT {argument} and --checkpoint {option} differ; give one")
+    return argument or option
+
+
 @cli.command()
 @checkpoint_option
 @click.option("--seed", help="Text that primes the model; '-' reads it from stdin [default: a newline, not echoed].")
@@ -242,13 +255,13 @@ def eval_command(files, checkpoint, as_json, unknown, cache_dir, full, encoding_
 
 
 @cli.command()
-@click.argument("checkpoint", required=False)
+@checkpoint_argument
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def info(checkpoint, as_json):
+def info(checkpoint_argument, checkpoint, as_json):
     """Describe a checkpoint: model, vocab, progress and corpus."""
     from .scoring import describe
 
-    summary = describe(load_checkpoint(find_checkpoint(checkpoint)))
+    summary = describe(load_checkpoint(find_checkpoint(one_checkpoint(checkpoint_argument, checkpoint))))
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
@@ -258,11 +271,13 @@ def info(checkpoint, as_json):
 
 @cli.command()
 @click.argument("run_dirs", nargs=-1)
+@click.option("--checkpoint", "checkpoints", multiple=True, type=click.Path(),
+              help="A run directory or a checkpoint in one, as RUN_DIRS (repeatable).")
 @click.option("-o", "--output", default="curves.png", show_default=True, help="Image to write.")
 @click.option("--x", "x_axis", type=click.Choice(["step", "time"]), default="step", show_default=True)
-def plot(run_dirs, output, x_axis):
+def plot(run_dirs, checkpoints, output, x_axis):
     """Plot training and validation loss (bits/char) of one or more runs."""
     from .plot import plot_runs
 
-    plot_runs(run_dirs or [find_checkpoint().parent], output, x_axis)
+    plot_runs([*run_dirs, *checkpoints] or [find_checkpoint().parent], output, x_axis)
     click.echo(output)
