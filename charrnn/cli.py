@@ -107,7 +107,7 @@ def cli():
 def train(paths, config_path, run_dir, resume, overwrite, allow_corpus_change, cache_dir, quiet, budget, **flags):
     """Train on PATHS (files, directories or globs); prints the run directory.
 
-    Under `mpiexec -n K` the K ranks train one model together (see the README).
+    Under `mpiexec -n K` the K ranks train one model together (see docs/parallel.md).
     """
     from .parallel import make_reducer
     from .runs import cache_for, default_run_dir, run_training
