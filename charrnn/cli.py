@@ -5,6 +5,7 @@ progress, notes and errors go to stderr. Every error a user can fix is one line.
 """
 
 import codecs
+import functools
 import json
 import math
 import os
@@ -157,16 +158,15 @@ def checkpoint_option(command):
 
 
 def checkpoint_argument(command):
-    """CHECKPOINT as an argument, or as --checkpoint the way sample and eval take it."""
-    command = checkpoint_option(command)
-    return click.argument("checkpoint_argument", metavar="[CHECKPOINT]", required=False)(command)
+    """CHECKPOINT as an argument, or as --checkpoint the way sample and eval take it: the
+    command receives one `checkpoint`; both given must name the same file or directory."""
+    @functools.wraps(command)
+    def either(checkpoint_argument, checkpoint, **kwargs):
+        if checkpoint_argument and checkpoint and os.path.realpath(checkpoint_argument) != os.path.realpath(checkpoint):
+            raise click.UsageError(f"CHECKPOINT {checkpoint_argument} and --checkpoint {checkpoint} differ; give one")
+        return command(checkpoint=checkpoint_argument or checkpoint, **kwargs)
 
-
-def one_checkpoint(argument, option):
-    """The checkpoint path given either way; both given must name the same file or directory."""
-    if argument and option and os.path.realpath(argument) != os.path.realpath(option):
-        raise click.UsageError(f"CHECKPOINT {argument} and --checkpoint {option} differ; give one")
-    return argument or option
+    return click.argument("checkpoint_argument", metavar="[CHECKPOINT]", required=False)(checkpoint_option(either))
 
 
 @cli.command()
@@ -257,11 +257,11 @@ def eval_command(files, checkpoint, as_json, unknown, cache_dir, full, encoding_
 @cli.command()
 @checkpoint_argument
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def info(checkpoint_argument, checkpoint, as_json):
+def info(checkpoint, as_json):
     """Describe a checkpoint: model, vocab, progress and corpus."""
     from .scoring import describe
 
-    summary = describe(load_checkpoint(find_checkpoint(one_checkpoint(checkpoint_argument, checkpoint))))
+    summary = describe(load_checkpoint(find_checkpoint(checkpoint)))
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
