@@ -172,3 +172,11 @@ def test_a_broken_link_and_a_missing_heading_are_reported(tmp_path):
 def test_each_preset_says_first_when_to_use_it_and_the_readme_names_it(preset):
     assert preset.read_text().startswith("# Use ")
     assert f"`{preset.name}`" in (ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/configuration.md"])
+def test_the_config_tables_hold_every_setting(doc):
+    from charrnn.config import FIELDS
+
+    rows = set(re.findall(r"^\| `(\w+)`(?:, `(\w+)`)?", (ROOT / doc).read_text(), re.M))
+    assert set(FIELDS) - {key for row in rows for key in row if key} == set()
