@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,15 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from matmul_bound import bound_seconds
+from workload import DEFAULT_CORPUS, WORKLOAD, timed
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-DEFAULT_CORPUS = HERE.parent.parent / "shared" / "corpora" / "tiny-shakespeare.txt"
-# The workload every table in the README measures: no dropout, Adagrad, element-wise clipping,
-# a constant rate, char-rnn's init (the defaults before 2026-11-23), so figures stay comparable
-# over time; and no divergence check, since a speed benchmark times steps, not learning.
-WORKLOAD = dict(dropout=0.0, optimizer="adagrad", learning_rate=0.05, clip_mode="value", lr_schedule="constant",
-                warmup_steps=0, init="uniform", divergence_factor=0.0)
 CONFIGS = {  # id: config values that differ from WORKLOAD and the defaults
     "min-char-rnn": dict(cell="rnn", hidden_size=100, num_layers=1, batch_size=1, seq_length=25, dtype="float64",
                          learning_rate=0.1, init="normal", init_scale=0.01),
@@ -43,17 +37,6 @@ CONFIGS = {  # id: config values that differ from WORKLOAD and the defaults
     # a generated 8 MB corpus of English and ~2,900 ideographs: the output layer at a large vocab
     "lstm-256-v3k": dict(cell="lstm", hidden_size=256, num_layers=2, batch_size=64, seq_length=100),
 }
-
-
-def timed(fn, repeats):
-    """Median seconds of `repeats` calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def bench_one(name, corpus_path, repeats, with_torch, kernels):

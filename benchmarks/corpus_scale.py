@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 CONFIG = dict(cell="lstm", hidden_size=128, num_layers=2, batch_size=32, seq_length=64, val_fraction=0.001,
-              dropout=0.0)  # the workload of the README's tables
+              dropout=0.0)  # the workload of docs/corpora.md's tables
 # Few ideographs keep the vocab near tiny-shakespeare's, so the two train at comparable cost.
 CJK_SMALL = [chr(0x4E00 + i) for i in range(0, 320, 10)]
 CJK_LARGE = [chr(0x4E00 + i) for i in range(0, 20000, 7)]  # ~2,900 ideographs, for the large-vocab bench

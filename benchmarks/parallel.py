@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import WORKLOAD  # the workload of the README's speed tables
+from workload import WORKLOAD
 
 CONFIGS = {
     "lstm-128": dict(cell="lstm", hidden_size=128, num_layers=2, batch_size=32, seq_length=64, steps=120),

@@ -23,6 +23,7 @@ import numpy as np
 from charrnn.batches import Windows, eval_windows
 from charrnn.config import make_config
 from charrnn.corpus import load_corpus, split
+from workload import DEFAULT_CORPUS
 
 REFERENCE = dict(hidden_size=256, num_layers=2, batch_size=32, seq_length=100, lr=2e-3, final_lr=2e-4,
                  dropout=0.2, clip=5.0)
@@ -81,8 +82,7 @@ def torch_loss(corpus, minutes):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", default=str(Path(__file__).resolve().parents[2] / "shared" / "corpora" /
-                                                "tiny-shakespeare.txt"))
+    parser.add_argument("--corpus", default=str(DEFAULT_CORPUS))
     parser.add_argument("--budgets", type=float, nargs="*", default=[1, 3, 8], help="minutes")
     args = parser.parse_args()
     try:

@@ -4,7 +4,7 @@ import os
 
 import torch
 
-from bench import timed
+from workload import timed
 
 
 class Reference(torch.nn.Module):

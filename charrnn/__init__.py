@@ -1,6 +1,6 @@
 """charrnn: character-level RNN language models on NumPy.
 
-The public API (see the README's Python API section):
+The public API (see the README's Python API section and docs/model.md):
 
     from charrnn import Config, init_params, init_state, loss_and_grads, step, load_checkpoint
 

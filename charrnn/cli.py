@@ -5,6 +5,7 @@ progress, notes and errors go to stderr. Every error a user can fix is one line.
 """
 
 import codecs
+import functools
 import json
 import math
 import os
@@ -107,7 +108,7 @@ def cli():
 def train(paths, config_path, run_dir, resume, overwrite, allow_corpus_change, cache_dir, quiet, budget, **flags):
     """Train on PATHS (files, directories or globs); prints the run directory.
 
-    Under `mpiexec -n K` the K ranks train one model together (see the README).
+    Under `mpiexec -n K` the K ranks train one model together (see docs/parallel.md).
     """
     from .parallel import make_reducer
     from .runs import cache_for, default_run_dir, run_training
@@ -173,6 +174,18 @@ def say_source(ck, path):
 def checkpoint_option(command):
     return click.option("--checkpoint", type=click.Path(),
                         help="Checkpoint file or run directory [default: newest under ./checkpoints].")(command)
+
+
+def checkpoint_argument(command):
+    """CHECKPOINT as an argument, or as --checkpoint the way sample and eval take it: the
+    command receives one `checkpoint`; both given must name the same file or directory."""
+    @functools.wraps(command)
+    def either(checkpoint_argument, checkpoint, **kwargs):
+        if checkpoint_argument and checkpoint and os.path.realpath(checkpoint_argument) != os.path.realpath(checkpoint):
+            raise click.UsageError(f"CHECKPOINT {checkpoint_argument} and --checkpoint {checkpoint} differ; give one")
+        return command(checkpoint=checkpoint_argument or checkpoint, **kwargs)
+
+    return click.argument("checkpoint_argument", metavar="[CHECKPOINT]", required=False)(checkpoint_option(either))
 
 
 @cli.command()
@@ -275,7 +288,7 @@ def stream_line(result):
 
 
 @cli.command()
-@click.argument("checkpoint", required=False)
+@checkpoint_argument
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def info(checkpoint, as_json):
     """Describe a checkpoint: model, vocab, progress and corpus."""
@@ -293,11 +306,13 @@ def info(checkpoint, as_json):
 
 @cli.command()
 @click.argument("run_dirs", nargs=-1)
+@click.option("--checkpoint", "checkpoints", multiple=True, type=click.Path(),
+              help="A run directory or a checkpoint in one, as RUN_DIRS (repeatable).")
 @click.option("-o", "--output", default="curves.png", show_default=True, help="Image to write.")
 @click.option("--x", "x_axis", type=click.Choice(["step", "time"]), default="step", show_default=True)
-def plot(run_dirs, output, x_axis):
+def plot(run_dirs, checkpoints, output, x_axis):
     """Plot training and validation loss (bits/char) of one or more runs."""
     from .plot import plot_runs
 
-    plot_runs(run_dirs or [find_checkpoint().parent], output, x_axis)
+    plot_runs([*run_dirs, *checkpoints] or [find_checkpoint().parent], output, x_axis)
     click.echo(output)

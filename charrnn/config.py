@@ -57,7 +57,7 @@ class Config:
     embedding_size: int = setting(0, "learned input embedding width; 0 = one-hot input (a row lookup)", NON_NEGATIVE)
     dropout: float = setting(0.2, "inverted dropout between layers and before the head; unless you set it, "
                              "train picks 0.1-0.4 by the model's weights times the passes the run makes over the "
-                             "corpus (README, 'Training for a time budget')",
+                             "corpus (docs/time-budget.md)",
                              (lambda v: 0 <= v < 1, "must be in [0, 1)"))
     peephole: bool = setting(False, "LSTM gates also see the cell state (Gers & Schmidhuber 2000)")
     coupled_gates: bool = setting(False, "LSTM input gate tied to the forget gate: i = 1 - f")
@@ -94,8 +94,8 @@ class Config:
                               POSITIVE)
     optimizer: str = setting("adam", "Adam: every cell trains under it (a GRU diverged under Adagrad 0.05)",
                              choice(OPTIMIZERS))
-    learning_rate: float = setting(0.01, "Adam at 0.01 for 2x128: 1.640 after one minute, 2.007 at 2e-3 (README)",
-                                   POSITIVE)
+    learning_rate: float = setting(0.01, "Adam at 0.01 for 2x128: 1.640 after one minute, 2.007 at 2e-3 "
+                                   "(docs/time-budget.md)", POSITIVE)
     lr_schedule: str = setting("cosine", "constant, step (x lr_decay every lr_decay_every steps) or cosine "
                                "(to min_lr over lr_decay_every steps)", choice(SCHEDULES))
     lr_decay: float = setting(0.97, "char-rnn's decay factor for the step schedule",
@@ -108,19 +108,21 @@ class Config:
     rmsprop_decay: float = setting(0.95, "char-rnn's RMSProp decay", FRACTION)
     ema_decay: float = setting(0.998, "validate, save and sample a moving average of the weights with this decay, "
                                "shortened early to (1 + t)/(10 + t) at step t; it never lost: 0.001-0.004 at the end "
-                               "of each plan measured, up to 0.02 mid-run (README); 0 = the weights themselves",
+                               "of each plan measured, up to 0.02 mid-run (docs/time-budget.md); 0 = the weights "
+                               "themselves",
                                (lambda v: 0 <= v < 1, "must be in [0, 1)"))
     state_reset: float = setting(0.0, "share of the streams restarted from a zero state at each window: eval, "
                                  "sample and every prompt start from zero, which a carried state never trains "
                                  "(docs/zero-state.md)", (lambda v: 0 <= v < 1, "must be in [0, 1)"))
     grad_clip: float = setting(0.05, "bound on the gradient per character, whatever the seq_length; 0.05 "
-                               "clips nearly every step, which with Adam measured best (README); 0 = off",
+                               "clips nearly every step, which with Adam measured best (docs/configuration.md); "
+                               "0 = off",
                                NON_NEGATIVE)
     clip_mode: str = setting("norm", "global-norm (norm) or element-wise (value) clipping; norm measured 1.792 "
                              "against 1.853",
                              choice(["value", "norm"]))
     # --- run ---
-    max_steps: int = setting(2600, "about 3 minutes on a 2-core machine: 1.54 nats/char on tiny-shakespeare",
+    max_steps: int = setting(2600, "under 2 minutes on a 2-core machine: 1.50 nats/char on tiny-shakespeare",
                              POSITIVE)
     max_time: float = setting(0.0, "stop after this long: seconds, or 90s, 10m, 1h30m; 0 = no limit", NON_NEGATIVE,
                               parse_duration)

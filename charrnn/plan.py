@@ -1,8 +1,8 @@
 """`charrnn train FILE --time 10m`: a complete training plan for a wall-clock budget.
 
 `plan()` is a pure function of the budget, the corpus size and the measured seconds per
-step of each candidate width; its choices are the data below, each measured (README,
-"Training for a time budget"). `probe()` measures those step times on this machine, on the
+step of each candidate width; its choices are the data below, each measured
+(docs/time-budget.md). `probe()` measures those step times on this machine, on the
 real recipe, in the first seconds of the budget. A plain `charrnn train FILE` is planned
 too, more lightly: the defaults, with dropout scaled to the model and the passes it makes
 over the corpus.
@@ -43,7 +43,7 @@ BASE_LR, BASE_WIDTH, LR_EXPONENT = 0.01, 128, 0.63
 # 2,862 (8 min: 1.466 vs 1.514), so the crossover lies between them.
 MIN_STEPS = 2000
 EVAL_SHARE = 0.05  # of the budget, at most, spent on validation
-EVAL_SPEED = 2.5  # evaluation's chars/s over training's, at least (the README's speed tables: 2.6-3.3)
+EVAL_SPEED = 2.5  # evaluation's chars/s over training's, at least (docs/performance.md's speed tables: 2.6-3.3)
 MAX_EVALS = 10
 STEP_MARGIN = 1.1  # a step in a run measured up to 10% slower than in the probe (logging, masks)
 # (fewer million weight-passes than this, dropout). A weight-pass is a weight times a pass over
@@ -51,11 +51,11 @@ STEP_MARGIN = 1.1  # a step in a run measured up to 10% slower than in the probe
 # it sees it. Passes alone misjudge width: over 15 passes 2x512 (3.3 M weights, 50 M
 # weight-passes) was best at 0.4, against 0.3 and 0.5, and 2x384 over 27 (51 M) at 0.4 against
 # 0.2, while 2x128 over 92 passes (22 M) was best at 0.3, against 0.2 and 0.5, and 2x384 over
-# 7.4 (14 M) at 0.2. None is never best (README, "Training for a time budget", has them all).
+# 7.4 (14 M) at 0.2. None is never best (docs/time-budget.md has them all).
 DROPOUT = ((1.5, 0.1), (18, 0.2), (40, 0.3), (math.inf, MAX_SUGGESTED_DROPOUT))
 # Layer norm in the LSTM, below this width and these passes over the text: it won at 2x128
 # (by 0.030-0.047 over the 1- and 3-minute plans' steps, 4 and 15 passes), and lost where it
-# overfit sooner: at 2x256 and 2x384, and at 2x128 over 92 passes of 100 KB (README).
+# overfit sooner: at 2x256 and 2x384, and at 2x128 over 92 passes of 100 KB (docs/time-budget.md).
 LAYER_NORM_BELOW, LAYER_NORM_EPOCHS = 256, 20
 
 
@@ -91,7 +91,7 @@ def plan(seconds, train_chars, val_chars, step_seconds, weights, probe_seconds=0
 def layer_norm_for(config, width, epochs=0.0):
     """Whether a plain LSTM `width` wide, making `epochs` passes over its text, trains with layer
     norm: narrow and short of overfitting, it learns enough faster a step to pay for its 12%
-    more time a step (README). The probe asks without epochs, before the steps are known."""
+    more time a step (docs/time-budget.md). The probe asks without epochs, before the steps are known."""
     return plain_lstm(config) and width < LAYER_NORM_BELOW and epochs < LAYER_NORM_EPOCHS
 
 

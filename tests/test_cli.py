@@ -4,9 +4,11 @@ import dataclasses
 import json
 import math
 
+import click
 import pytest
 
 from charrnn.checkpoint import load_checkpoint, save_checkpoint
+from charrnn.cli import cli
 from charrnn.config import make_config
 from conftest import TINY, invoke
 
@@ -24,6 +26,19 @@ def test_train_sample_eval_end_to_end(tmp_path, corpus_file):
     assert evaluated.exit_code == 0 and evaluated.stdout.count("\n") == 1 and "bits/char" in evaluated.stdout
     info = json.loads(invoke("info", run_dir, "--json").stdout)
     assert info["cell"] == "lstm" and info["num_layers"] == 2 and info["step"] == 20
+
+
+def test_every_command_that_reads_a_checkpoint_takes_the_checkpoint_option():
+    """`--checkpoint PATH` works wherever a checkpoint or run is read (train names its own: --resume)."""
+    def commands(group):
+        for command in group.commands.values():
+            yield from commands(command) if isinstance(command, click.Group) else [command]
+
+    for command in commands(cli):
+        names = {param.name for param in command.params}
+        if command.name != "train" and any("checkpoint" in name or "run_dir" in name for name in names):
+            options = {opt for param in command.params for opt in param.opts}
+            assert "--checkpoint" in options, command.name
 
 
 def test_help_and_version():
@@ -131,6 +146,7 @@ BAD_INPUTS = [  # (name, argv with {placeholders}, expected message fragment)
     ("no checkpoint", ["sample"], "no checkpoint found"),
     ("not a checkpoint", ["sample", "--checkpoint", "{corpus}"], "not a charrnn checkpoint"),
     ("missing checkpoint", ["eval", "--checkpoint", "nope"], "no such checkpoint"),
+    ("two different checkpoints", ["info", "{trained}", "--checkpoint", "{corpus}"], "differ; give one"),
     ("missing eval file", ["eval", *CK, "nope.txt"], "cannot read"),
     # out of range, wrong type, empty, odd: every one a single line, never a traceback
     ("stop lone backslash", ["sample", *CK, "--stop", "\\"], "bad backslash escape"),

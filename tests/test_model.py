@@ -123,7 +123,7 @@ def input_gradient(cell_name, remember=None, hidden_size=64, input_size=8, batch
     `remember(b, H)` may set the biases so that the cell's memory path is held open.
     """
     # char-rnn's small uniform init, where a tanh RNN's recurrence contracts (at the default
-    # lecun scale it sits near the edge of chaos and carries gradient too; see the README)
+    # lecun scale it sits near the edge of chaos and carries gradient too; see docs/configuration.md)
     config = tiny_config(cell=cell_name, hidden_size=hidden_size, dtype="float64", init="uniform", init_scale=0.08)
     cell, rng = CELLS[cell_name](config), np.random.default_rng(0)
     params = cell.init_params(input_size, hidden_size, rng)

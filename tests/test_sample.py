@@ -147,6 +147,15 @@ def test_plot(trained, tmp_path):
     pytest.importorskip("matplotlib")
     result = invoke("plot", trained, "-o", tmp_path / "curves.png")
     assert result.exit_code == 0 and (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    result = invoke("plot", "--checkpoint", trained / "latest.npz", "-o", tmp_path / "again.png")
+    assert result.exit_code == 0 and (tmp_path / "again.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_info_takes_the_checkpoint_as_argument_or_option(trained):
+    as_argument = invoke("info", trained, "--json")
+    assert as_argument.exit_code == 0 and json.loads(as_argument.stdout)["step"] == 20
+    assert invoke("info", "--checkpoint", trained, "--json").stdout == as_argument.stdout
+    assert invoke("info", f"{trained}/", "--checkpoint", trained, "--json").stdout == as_argument.stdout
 
 
 def test_eval_without_file_scores_validation_and_test_splits(tmp_path, corpus_file):

@@ -1,0 +1,29 @@
+"""What the speed benchmarks share: the corpus, the fixed training workload and the timer.
+
+bench.py, parallel.py and torch_reference.py import this module, and none of them imports
+another, so each can run on its own (python benchmarks/parallel.py probe ... under mpiexec).
+"""
+
+import statistics
+import time
+from pathlib import Path
+
+DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tiny-shakespeare.txt"
+
+# The workload every speed table in docs/performance.md and docs/parallel.md measures: no dropout,
+# Adagrad, element-wise clipping, a constant rate, char-rnn's init (the defaults before
+# 2026-11-23), so figures stay comparable over time; and no divergence check, since a speed
+# benchmark times steps, not learning.
+WORKLOAD = dict(dropout=0.0, optimizer="adagrad", learning_rate=0.05, clip_mode="value", lr_schedule="constant",
+                warmup_steps=0, init="uniform", divergence_factor=0.0)
+
+
+def timed(fn, repeats):
+    """Median seconds of `repeats` calls after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
