@@ -266,3 +266,33 @@ def plot(run_dirs, output, x_axis):
 
     plot_runs(run_dirs or [find_checkpoint().parent], output, x_axis)
     click.echo(output)
+
+
+@cli.group()
+def export():
+    """Write a trained model for other runtimes: an ONNX graph or a web page."""
+
+
+def export_options(command):
+    command = click.option("--overwrite", is_flag=True, help="Replace an earlier export.")(command)
+    return checkpoint_option(command)
+
+
+@export.command(name="onnx")
+@click.argument("output", type=click.Path(dir_okay=False))
+@export_options
+def export_onnx(output, checkpoint, overwrite):
+    """Write OUTPUT (.onnx): logits and state for a batch of id sequences (needs charrnn[export])."""
+    from .export import onnx_exporter
+
+    click.echo(onnx_exporter()(checkpoint, output, overwrite))
+
+
+@export.command(name="web")
+@click.argument("directory", type=click.Path(file_okay=False))
+@export_options
+def export_web(directory, checkpoint, overwrite):
+    """Write DIRECTORY: index.html that samples offline, and sampler.mjs for Node."""
+    from .export.web import export_web
+
+    click.echo(export_web(checkpoint, directory, overwrite))

@@ -23,9 +23,9 @@ import numpy as np
 
 LAYOUTS = {  # variant: (charrnn's gate blocks, ONNX's blocks named by charrnn's; "-" = negated)
     "rnn": ("h", ["h"]),
-    "gru": ("zrh", ["-z", "r", "h"]),  # ONNX's z = 1 − charrnn's z
-    "lstm": ("ifoc", ["i", "o", "f", "c"]),  # charrnn's g is ONNX's c
-    "coupled": ("foc", ["-f", "o", "f", "c"]),  # i = σ(−a_f) = 1 − f
+    "gru": ("zrn", ["-z", "r", "n"]),  # ONNX's z = 1 − charrnn's z; its h block is charrnn's n
+    "lstm": ("ifog", ["i", "o", "f", "g"]),  # ONNX's c block is charrnn's g
+    "coupled": ("fog", ["-f", "o", "f", "g"]),  # i = σ(−a_f) = 1 − f
 }
 
 
