@@ -52,10 +52,13 @@ def fused_layer(g, x, state, lp, config):
 
 def layer_input(g, x, ids, lp, fused):
     """What a layer's operator reads: x itself for a fused operator (the first layer's one-hot
-    input as OneHot(ids)), or x·Wx + b (T, N, G·H) for a Scan (the first layer's a row lookup)."""
-    vocab_size = len(lp["Wx"])
+    input built as ids == arange(V), which every runtime has for every float type), or
+    x·Wx + b (T, N, G·H) for a Scan (the first layer's a row lookup, as in charrnn)."""
+    if fused and x is None:
+        matches = g.op("Equal", g.op("Unsqueeze", ids, g.ints([-1])), g.const(np.arange(len(lp["Wx"]))))
+        return g.op("Cast", matches, to=g.elem_type)  # (T, N, V)
     if fused:
-        return x if x is not None else g.op("OneHot", ids, g.ints(vocab_size), g.const(np.array([0, 1], g.dtype)))
+        return x
     if x is None:
         return g.op("Gather", g.const(lp["Wx"] + lp["b"], "Wx_b"), ids)
     return g.op("Add", g.op("MatMul", x, g.const(lp["Wx"], "Wx")), g.const(lp["b"], "b"))
