@@ -109,3 +109,24 @@ def test_missing_onnx_names_the_extra(trained):
                             text=True)
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr == "Error: export onnx needs the onnx package: pip install 'charrnn[export]'\n"
+
+
+@pytest.mark.parametrize("kind, target", [("onnx", "m.onnx"), ("web", "web")])
+def test_a_failed_write_leaves_nothing_behind(trained, tmp_path, monkeypatch, kind, target):
+    """A directory that refuses writes (simulated where the OS would refuse, since root ignores
+    permissions): one line, and neither the target nor a temporary file remains."""
+    import builtins
+    from pathlib import Path
+
+    real_open, before = builtins.open, sorted(tmp_path.iterdir())
+
+    def deny(path, mode="r", *args, **kwargs):
+        if "w" in mode and Path(path).resolve().is_relative_to(tmp_path.resolve()):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", deny)
+    monkeypatch.setattr(Path, "write_bytes", lambda self, data: deny(self, "wb"))
+    result = invoke("export", kind, target, "--checkpoint", trained)
+    assert result.exit_code == 1 and result.stderr == f"Error: cannot write {target}: Permission denied\n"
+    assert sorted(tmp_path.iterdir()) == before
