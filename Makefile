@@ -7,7 +7,7 @@ CORPUS ?= $(DEFAULT_CORPUS)
 SHARED_CORPUS := ../shared/corpora/tiny-shakespeare.txt
 CORPUS_URL := https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt
 
-.PHONY: install test demo bench bench-torch bench-quality clean
+.PHONY: install test demo bench bench-torch bench-quality bench-export clean
 
 install: $(VENV)/.installed
 
@@ -46,6 +46,10 @@ bench-torch: install
 bench-quality: install
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/python benchmarks/quality.py $(BENCH_ARGS)
+
+# Sampling speed of the exports (docs/export.md): charrnn, onnxruntime and Node at batch 1, a few minutes.
+bench-export: install
+	$(BIN)/python benchmarks/export_speed.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache checkpoints/demo checkpoints/cache
