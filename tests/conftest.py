@@ -19,6 +19,16 @@ SHAKESPEARE_COPIES = [SHAKESPEARE, Path(__file__).resolve().parents[1] / "corpor
 TINY = ["--cell", "lstm", "--hidden-size", "16", "--num-layers", "1", "--batch-size", "4", "--seq-length", "16",
         "--eval-every", "10", "--max-steps", "20", "--quiet"]
 
+VARIANTS = {  # every cell and LSTM variant `charrnn train` can make
+    "rnn": dict(cell="rnn"),
+    "lstm": dict(cell="lstm"),
+    "lstm-peephole": dict(cell="lstm", peephole=True),
+    "lstm-coupled": dict(cell="lstm", coupled_gates=True),
+    "lstm-peephole-coupled": dict(cell="lstm", peephole=True, coupled_gates=True),
+    "lstm-layernorm": dict(cell="lstm", layer_norm=True),
+    "gru": dict(cell="gru"),
+}
+
 
 def tiny_config(**overrides):
     values = dict(cell="lstm", hidden_size=16, num_layers=1, batch_size=4, seq_length=16, eval_every=10,

@@ -6,16 +6,8 @@ from charrnn.checkpoint import Checkpoint, save_checkpoint
 from charrnn.config import make_config
 from charrnn.model import init_params, init_state, make_stepper
 from charrnn.optim import OPTIMIZERS
+from conftest import VARIANTS
 
-VARIANTS = {  # every cell and LSTM variant `charrnn train` can make
-    "rnn": dict(cell="rnn"),
-    "gru": dict(cell="gru"),
-    "lstm": dict(cell="lstm"),
-    "peephole": dict(cell="lstm", peephole=True),
-    "coupled": dict(cell="lstm", coupled_gates=True),
-    "coupled-peephole": dict(cell="lstm", coupled_gates=True, peephole=True),
-    "layernorm": dict(cell="lstm", layer_norm=True),
-}
 SHAPES = {  # layers and input
     "1-onehot": dict(num_layers=1),
     "2-onehot": dict(num_layers=2),
