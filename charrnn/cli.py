@@ -282,7 +282,7 @@ def export_options(command):
 @click.argument("output", type=click.Path(dir_okay=False))
 @export_options
 def export_onnx(output, checkpoint, overwrite):
-    """Write OUTPUT (.onnx): logits and state for a batch of id sequences (needs charrnn[export])."""
+    """Write the model as an ONNX graph to OUTPUT (needs charrnn[export])."""
     from .export import onnx_exporter
 
     click.echo(onnx_exporter()(checkpoint, output, overwrite))
@@ -292,7 +292,7 @@ def export_onnx(output, checkpoint, overwrite):
 @click.argument("directory", type=click.Path(file_okay=False))
 @export_options
 def export_web(directory, checkpoint, overwrite):
-    """Write DIRECTORY: index.html that samples offline, and sampler.mjs for Node."""
+    """Write a web page and a Node sampler to DIRECTORY."""
     from .export.web import export_web
 
     click.echo(export_web(checkpoint, directory, overwrite))
