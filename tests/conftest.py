@@ -8,14 +8,26 @@ import pytest
 from click.testing import CliRunner
 
 import charrnn.cells.layernorm_kernels  # noqa: F401  compiled (first run) or loaded once, before any test counts stderr lines
+from browser import browser, node  # noqa: F401  fixtures for tests that run Node or Chromium
 from charrnn.cli import cli
 from charrnn.config import make_config
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tiny-shakespeare.txt"
+SHAKESPEARE_COPIES = [SHAKESPEARE, Path(__file__).resolve().parents[1] / "corpora" / "tiny-shakespeare.txt"]
 
 # A tiny, fast model: every CLI test trains one of these in a second or two.
 TINY = ["--cell", "lstm", "--hidden-size", "16", "--num-layers", "1", "--batch-size", "4", "--seq-length", "16",
         "--eval-every", "10", "--max-steps", "20", "--quiet"]
+
+VARIANTS = {  # every cell and LSTM variant `charrnn train` can make
+    "rnn": dict(cell="rnn"),
+    "lstm": dict(cell="lstm"),
+    "lstm-peephole": dict(cell="lstm", peephole=True),
+    "lstm-coupled": dict(cell="lstm", coupled_gates=True),
+    "lstm-peephole-coupled": dict(cell="lstm", peephole=True, coupled_gates=True),
+    "lstm-layernorm": dict(cell="lstm", layer_norm=True),
+    "gru": dict(cell="gru"),
+}
 
 
 def tiny_config(**overrides):
@@ -68,3 +80,18 @@ def _in_tmp(tmp_path, monkeypatch):
     """Each test runs in its own directory, so ./checkpoints is the test's own."""
     monkeypatch.chdir(tmp_path)
     os.environ.pop("COLUMNS", None)
+
+
+@pytest.fixture(scope="session")
+def shakespeare_run(tmp_path_factory):
+    """A run directory holding a small model trained briefly on tiny-shakespeare with the
+    defaults (a layer-norm LSTM, the weight average): about five seconds."""
+    corpus = next((path for path in SHAKESPEARE_COPIES if path.is_file()), None)
+    if corpus is None:
+        pytest.skip("tiny-shakespeare.txt is in neither ../shared/corpora nor corpora/")
+    run_dir = tmp_path_factory.mktemp("shakespeare") / "run"
+    result = invoke("train", corpus, "--run-dir", run_dir, "--hidden-size", "64", "--max-steps", "150",
+                    "--eval-every", "150", "--batch-size", "16", "--seq-length", "50", "--val-max-chars", "5000",
+                    "--cache-dir", run_dir.parent / "cache", "--quiet")
+    assert result.exit_code == 0, result.stderr
+    return run_dir

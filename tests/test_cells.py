@@ -5,18 +5,9 @@ import numpy as np
 import pytest
 
 from charrnn.model import init_params, init_state, log_likelihood, loss_and_grads
-from conftest import tiny_config
+from conftest import VARIANTS, tiny_config
 from gradcheck import max_relative_error, numerical_grad
 
-VARIANTS = {
-    "rnn": dict(cell="rnn"),
-    "lstm": dict(cell="lstm"),
-    "lstm-peephole": dict(cell="lstm", peephole=True),
-    "lstm-coupled": dict(cell="lstm", coupled_gates=True),
-    "lstm-peephole-coupled": dict(cell="lstm", peephole=True, coupled_gates=True),
-    "lstm-layernorm": dict(cell="lstm", layer_norm=True),
-    "gru": dict(cell="gru"),
-}
 V = 7
 
 

@@ -181,6 +181,14 @@ BAD_INPUTS = [  # (name, argv with {placeholders}, expected message fragment)
     ("time empty", [*TRAIN, "--time", ""], "is not a duration"),
     ("max-time bad unit", [*TRAIN, "--max-time", "10q"], "must be a duration such as 90s"),
     ("max-time negative", [*TRAIN, "--max-time", "-5"], "must be a duration such as 90s"),
+    ("export into a missing directory", ["export", "onnx", "nodir/m.onnx", *CK], "no such directory nodir"),
+    ("export web into a missing directory", ["export", "web", "nodir/web", *CK], "no such directory nodir"),
+    ("export over a file", ["export", "onnx", "{corpus}", *CK], "exists; pass --overwrite to replace it"),
+    ("export web over a file", ["export", "web", "{corpus}", *CK, "--overwrite"], "is a file"),
+    ("export onnx over a directory", ["export", "onnx", "emptydir", *CK, "--overwrite"], "is a directory"),
+    ("export not a checkpoint", ["export", "onnx", "m.onnx", "--checkpoint", "{corpus}"], "not a charrnn checkpoint"),
+    ("export web not a checkpoint", ["export", "web", "web", "--checkpoint", "{corpus}"], "not a charrnn checkpoint"),
+    ("export no checkpoint", ["export", "onnx", "m.onnx", "--checkpoint", "nope"], "no such checkpoint"),
 ]
 
 
