@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from .corpus import default_cache_dir, load_corpus, split
 from .errors import CharrnnError
-from .evaluation import EvalResult, evaluate, score_text
+from .evaluation import EvalResult, evaluate
 
 
 def _read(name):
@@ -25,22 +25,23 @@ def _bar(name, total):
                 disable=None)  # off when stderr is not a terminal
 
 
-def score_files(ck, names, unknown="error", errors="strict"):
-    """One result dict per file, and a total when there are several."""
+def score_files(model, names, unknown="error", errors="strict"):
+    """One result dict per file (each scored by an api.Model), and a total when there are several."""
     results = []
     for name in names:
         data = _read(name)
         with _bar(name, len(data)) as bar:
-            result = score_text(ck.weights, ck.config, ck.vocab, data, unknown, bar.update, errors)
+            result = model.evaluate(data, unknown, errors, bar.update)
         results.append((name, result))
     if len(results) > 1:
         results.append(("total", sum((r for _, r in results), EvalResult(0, 0.0))))
     return [result.to_dict(name) for name, result in results]
 
 
-def score_splits(ck, cache_dir=None, full=False):
-    """The validation (and test) split of the corpus the checkpoint was trained on: the same
+def score_splits(model, cache_dir=None, full=False):
+    """The validation (and test) split of the corpus an api.Model was trained on: the same
     fixed sample of val_max_chars characters that training scored, or with `full` all of it."""
+    ck = model.checkpoint
     corpus_meta = ck.meta.get("corpus")
     if not corpus_meta:
         raise CharrnnError("this checkpoint records no corpus; name a file to evaluate")
@@ -54,7 +55,7 @@ def score_splits(ck, cache_dir=None, full=False):
         if name in splits:
             max_chars = 0 if full else ck.config.val_max_chars
             with _bar(name, min(len(splits[name]), max_chars or len(splits[name]))) as bar:
-                result = evaluate(ck.weights, ck.config, splits[name], bar.update, max_chars).to_dict(name)
+                result = evaluate(model.params, model.config, splits[name], bar.update, max_chars).to_dict(name)
             results.append({**result, "split_chars": len(splits[name]) - 1})
     return results
 
