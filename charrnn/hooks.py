@@ -45,8 +45,7 @@ class Clamp:
             name = f"clamp {layer}:{kind}:{index}"
             check_layer(config, layer, name)
             if kind not in kinds:
-                raise CharrnnError(f"{name}: a {config.cell} layer's state has no {kind!r}, only "
-                                   f"{' and '.join(kinds)}")
+                raise CharrnnError(f"{name}: the {config.cell}'s state has no {kind!r}, only {' and '.join(kinds)}")
             if not 0 <= index < config.hidden_size:
                 raise CharrnnError(f"{name}: no unit {index}; the layers' units are 0-{config.hidden_size - 1}")
             if not math.isfinite(value):
@@ -91,7 +90,7 @@ class Recorder:
         names, H = value_kinds(config), config.hidden_size
         for kind in kinds:
             if kind not in names:
-                raise CharrnnError(f"a {config.cell} layer has no {kind!r}; its kinds are {', '.join(names)}")
+                raise CharrnnError(f"the {config.cell} has no {kind!r}; its kinds are {', '.join(names)}")
         self.clamp, self.readers, self.values = clamp, {}, {}
         for layer in layers:
             check_layer(config, layer, "activations")
