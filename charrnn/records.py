@@ -9,6 +9,17 @@ import numpy as np
 from .evaluation import window_nats
 
 
+def top_indices(values, k):
+    """Each row's k largest entries' indices (M, k), largest first, equal values by lower index.
+    k argmax passes (argmax takes the first of equals) cost a seventh of sorting 4096 rows of 65."""
+    work, rows = values.copy(), np.arange(len(values))
+    top = np.empty((len(values), k), np.int64)
+    for j in range(k):
+        top[:, j] = work.argmax(axis=1)
+        work[rows, top[:, j]] = -np.inf  # values are finite log-probabilities: no entry was −∞ before
+    return top
+
+
 @dataclass
 class CharScores:
     """Per-character scores: one row per scored character, M rows, columns as arrays.
@@ -43,7 +54,7 @@ class CharScores:
         lp = logp[window.mask].astype(np.float64)  # (M, V), stream by stream, each in text order
         target = window.targets[window.mask].astype(np.int64)
         true = lp[np.arange(len(lp)), target]
-        top_ids = np.argsort(-lp, axis=1, kind="stable")[:, :top_k]  # stable: equal values by id
+        top_ids = top_indices(lp, min(top_k, lp.shape[1]))
         stream = np.broadcast_to(np.arange(len(window.mask))[:, None], window.mask.shape)[window.mask]
         return cls(window.positions[window.mask].astype(np.int64), stream, target, true,
                    1 + (lp > true[:, None]).sum(axis=1), -(np.exp(lp) * lp).sum(axis=1), top_ids,

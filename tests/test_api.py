@@ -105,6 +105,7 @@ def test_score_equals_a_plain_forward_of_each_stream(name):
         np.testing.assert_allclose(scores.entropy[rows], -(np.exp(logp) * logp).sum(1)[:len(targets)], atol=1e-12)
         expected_rank = 1 + (logp[np.arange(len(targets)), :] > logp[np.arange(len(targets)), targets][:, None]).sum(1)
         assert (scores.rank[rows] == expected_rank).all()
+        assert (scores.top_ids[rows] == np.argsort(-logp, axis=1, kind="stable")[:len(targets)]).all()
     assert np.allclose(scores.top_probs.sum(1), 1, rtol=0, atol=1e-12)
     assert (np.diff(scores.top_probs, axis=1) <= 0).all()
 
