@@ -72,7 +72,7 @@ def torch_loss(corpus, minutes):
     lstm.eval()
     nats, chars, state = 0.0, 0, None
     with torch.no_grad():
-        for inputs, targets, mask in eval_windows(splits["val"]):
+        for inputs, targets, mask, _ in eval_windows(splits["val"]):
             out, state = lstm(torch.nn.functional.one_hot(torch.from_numpy(inputs), V).float(), state)
             logp = torch.log_softmax(head(out), -1).gather(-1, torch.from_numpy(targets)[..., None])[..., 0]
             nats -= float(logp.numpy()[mask].sum())

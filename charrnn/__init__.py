@@ -2,6 +2,7 @@
 
 The public API (see the README's Python API section and docs/model.md):
 
+    model = charrnn.load()      # a trained model: generate, score, activations (api.py)
     from charrnn import Config, init_params, init_state, loss_and_grads, step, load_checkpoint
 
 Submodules are imported on first use so that `import charrnn` stays cheap.
@@ -12,13 +13,15 @@ import importlib
 __version__ = "0.1.0"
 
 _API = {
+    "load": "api",
+    "Model": "api",
     "Config": "config",
     "load_config": "config",
     "CELLS": "cells",
     "init_params": "model",
     "init_state": "model",
     "loss_and_grads": "model",
-    "step": "model",
+    "step": "inference",
     "Vocab": "vocab",
     "load_corpus": "corpus",
     "OPTIMIZERS": "optim",

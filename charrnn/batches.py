@@ -6,6 +6,7 @@ k+1 continues where row n of window k ended and the hidden state can carry acros
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -60,18 +61,26 @@ def eval_streams(n_targets, max_chars=0, max_streams=64, min_stream=256):
     return [n * length for n in range(streams)], length
 
 
+class EvalWindow(NamedTuple):
+    inputs: np.ndarray  # (N, T) ids
+    targets: np.ndarray  # (N, T) the ids that follow
+    mask: np.ndarray  # (N, T) bool, False on padding
+    positions: np.ndarray  # (N, T) each target's index in the tokens
+
+
 def eval_windows(tokens, max_chars=0, seq_length=EVAL_WINDOW, share=None):
     """Windows over the streams of `eval_streams` (or `share(streams)`'s slice of them):
     every target scored at most once.
 
-    Yields (inputs, targets, mask), each (N, T); mask is 0 on padding. Each read is one
-    stream's next T + 1 ids, so memory stays constant however long the text is.
+    Yields an EvalWindow a window. Each read is one stream's next T + 1 ids, so memory stays
+    constant however long the text is.
     """
     n_targets = len(tokens) - 1
     starts, stream_length = eval_streams(n_targets, max_chars)
     starts = starts[share(len(starts))] if share else starts
     if not starts:
         return
+    starts_array = np.array(starts)[:, None]  # (N, 1)
     for offset in range(0, stream_length, seq_length):
         T = min(seq_length, stream_length - offset)
         chunk = np.zeros((len(starts), T + 1), np.int64)
@@ -82,4 +91,4 @@ def eval_windows(tokens, max_chars=0, seq_length=EVAL_WINDOW, share=None):
             if last > first:
                 chunk[n, :last - first + 1] = tokens.read(first, last + 1)
                 mask[n, :last - first] = True
-        yield chunk[:, :-1], chunk[:, 1:], mask
+        yield EvalWindow(chunk[:, :-1], chunk[:, 1:], mask, starts_array + offset + np.arange(1, T + 1))

@@ -203,29 +203,31 @@ def checkpoint_argument(command):
 @click.option("--stop", default="", help="End each sample before the first occurrence of this text.")
 @click.option("--no-echo-seed", is_flag=True, help="Leave the seed out of the output.")
 @click.option("--logprob", is_flag=True, help="Report each sample's log-probability on stderr.")
+@click.option("--clamp", "clamps", multiple=True, metavar="LAYER:KIND:INDEX=VALUE",
+              help="Hold a unit of the state (KIND h or c) at VALUE at every step, e.g. 0:c:12=1.0; repeatable.")
 def sample(checkpoint, seed, n, temperature, top_k, top_p, greedy, random_seed, num_samples, separator, stop,
-           no_echo_seed, logprob):
+           no_echo_seed, logprob, clamps):
     """Generate text from a trained model to stdout."""
     import numpy as np
 
-    from .sample import SampleOptions, Sampler
+    from .api import load
+    from .hooks import parse_clamps
+    from .sample import SampleOptions
 
-    ck = load_checkpoint(find_checkpoint(checkpoint))
-    kernels_ready(ck.config)
+    model = load(checkpoint)
+    kernels_ready(model.config)
     echo = not no_echo_seed and seed is not None
     if seed == "-":
         seed = sys.stdin.buffer.read()
-    elif seed is None:
-        seed = ck.vocab.default_seed()
-    else:  # the bytes the user typed, even if they are not valid UTF-8 (then the vocab refuses them)
+    elif seed is not None:  # the bytes the user typed, even if they are not valid UTF-8 (then the vocab refuses them)
         seed = seed.encode("utf-8", "surrogateescape")
     options = SampleOptions(n, temperature, top_k, top_p, greedy, num_samples, unescape(stop, "--stop"), echo,
                             unescape(separator, "--separator"))
     fresh = random_seed is None
     if fresh:
         random_seed = int(np.random.SeedSequence().generate_state(1)[0])
-    sampler = Sampler(ck.weights, ck.config, ck.vocab, seed, options, np.random.default_rng(random_seed))
-    say_source(ck, checkpoint)  # only once the options and seed text are known to be good
+    sampler = model.sampler(seed, options, random_seed, parse_clamps(clamps))
+    say_source(model.checkpoint, checkpoint)  # only once the options and seed text are known to be good
     if fresh:
         click.echo(f"random seed: {random_seed}", err=True)
     out = sys.stdout.buffer
@@ -258,14 +260,15 @@ def sample(checkpoint, seed, n, temperature, top_k, top_p, greedy, random_seed, 
               "zero state (a broken start shows as one stream far above the median).")
 def eval_command(files, checkpoint, as_json, unknown, cache_dir, full, encoding_errors, per_stream):
     """Score FILES ('-' for stdin; none = the run's validation split) in nats/char, bits/char, perplexity."""
+    from .api import load
     from .scoring import score_files, score_splits
 
-    ck = load_checkpoint(find_checkpoint(checkpoint))
-    kernels_ready(ck.config)
-    errors = encoding_errors or ck.config.encoding_errors
-    results = (score_files(ck, files, unknown, errors, per_stream) if files
-               else score_splits(ck, cache_dir, full, per_stream))
-    say_source(ck, checkpoint)
+    model = load(checkpoint)
+    kernels_ready(model.config)
+    errors = encoding_errors or model.config.encoding_errors
+    results = (score_files(model, files, unknown, errors, per_stream) if files
+               else score_splits(model, cache_dir, full, per_stream))
+    say_source(model.checkpoint, checkpoint)
     for result in results:
         if as_json:
             click.echo(json.dumps(result))
@@ -292,11 +295,11 @@ def stream_line(result):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def info(checkpoint, as_json):
     """Describe a checkpoint: model, vocab, progress and corpus."""
-    from .scoring import describe
+    from .api import load
 
-    ck = load_checkpoint(find_checkpoint(checkpoint))
-    summary = describe(ck)
-    say_source(ck, checkpoint)
+    model = load(checkpoint)
+    summary = model.info()
+    say_source(model.checkpoint, checkpoint)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:

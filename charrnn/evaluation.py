@@ -1,4 +1,9 @@
-"""Score text under a model: total nats over every character, and the per-character figures."""
+"""Score text under a model: the windows eval reads, forward through them, and the total nats.
+
+`eval_log_probs` is the one forward behind `charrnn eval`, validation during training and
+Model.score: eval_windows' streams (up to 64, each from zero state), the state carried
+from window to window.
+"""
 
 import dataclasses
 import math
@@ -6,10 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .batches import eval_streams, eval_windows, is_sampled
+from .batches import EVAL_WINDOW, eval_streams, eval_windows, is_sampled
 from .corpus import Tokens
 from .errors import CharrnnError
-from .model import init_state, log_likelihood
+from .inference import log_probs, pick
+from .model import init_state
 
 
 @dataclass
@@ -72,6 +78,23 @@ class Streams:
 BROKEN_STREAM = 2.0  # a stream above this many times the median stream counts as a broken start
 
 
+def eval_log_probs(params, config, tokens, max_chars=0, share=None, seq_length=EVAL_WINDOW, hook=None):
+    """Yield (window, logp) for each of eval_windows' windows (see there for max_chars and
+    share): logp (N, T, V) the log-probabilities of every next symbol, in the model's dtype.
+    The state is carried from window to window, so `seq_length` changes no figure."""
+    state = None
+    for window in eval_windows(tokens, max_chars, seq_length, share):
+        if state is None:
+            state = init_state(config, window.inputs.shape[0])
+        logp, state = log_probs(params, config, window.inputs, state, hook)
+        yield window, logp
+
+
+def window_nats(window, logp):
+    """The window's total negative log-likelihood, summed in float64 as eval always has."""
+    return -float(pick(logp, window.targets)[window.mask].sum(dtype=np.float64))
+
+
 def evaluate(params, config, tokens, progress=lambda n: None, max_chars=0, share=None):
     """Score the characters of `tokens` after the first, reading it window by window: all
     of them, or with `max_chars` a fixed sample of that many (see batches.eval_streams).
@@ -79,26 +102,28 @@ def evaluate(params, config, tokens, progress=lambda n: None, max_chars=0, share
     the per-stream arrays cover every stream, with zeros where another rank scores."""
     starts, _ = eval_streams(len(tokens) - 1, max_chars)
     mine = share(len(starts)) if share else slice(None)
-    stream_nats, stream_chars, state = np.zeros(len(starts)), np.zeros(len(starts), np.int64), None
-    for inputs, targets, mask in eval_windows(tokens, max_chars, share=share):
-        if state is None:
-            state = init_state(config, inputs.shape[0])
-        logp, state = log_likelihood(params, config, inputs, targets, state)
-        stream_nats[mine] -= np.where(mask, logp, 0).sum(axis=1, dtype=np.float64)
-        stream_chars[mine] += mask.sum(axis=1)
-        progress(int(mask.sum()))
-    streams = Streams(np.asarray(starts), stream_nats, stream_chars)
-    return EvalResult(int(stream_chars.sum()), float(stream_nats.sum()), sampled=is_sampled(len(tokens) - 1, max_chars),
-                      streams=streams)
+    stream_nats, stream_chars, nats = np.zeros(len(starts)), np.zeros(len(starts), np.int64), 0.0
+    for window, logp in eval_log_probs(params, config, tokens, max_chars, share):
+        nats += window_nats(window, logp)  # the total, summed as it always was
+        stream_nats[mine] -= np.where(window.mask, pick(logp, window.targets), 0).sum(axis=1, dtype=np.float64)
+        stream_chars[mine] += window.mask.sum(axis=1)
+        progress(int(window.mask.sum()))
+    return EvalResult(int(stream_chars.sum()), nats, sampled=is_sampled(len(tokens) - 1, max_chars),
+                      streams=Streams(np.asarray(starts), stream_nats, stream_chars))
 
 
-def score_text(params, config, vocab, data, unknown="error", progress=lambda n: None, errors="strict"):
-    """Evaluate str or bytes `data`; characters outside the vocab raise or are skipped, and
-    invalid UTF-8 raises or becomes U+FFFD as `errors` says."""
+def encode_for_scoring(vocab, data, unknown="error", errors="strict"):
+    """(Tokens, skipped) for str or bytes `data`: characters outside the vocab raise or are
+    skipped, and invalid UTF-8 raises or becomes U+FFFD, as `unknown` and `errors` say."""
     ids, skipped = vocab.encode(data, unknown, errors)
     if len(ids) < 2:
         raise CharrnnError("need at least 2 characters to score")
-    tokens = Tokens(ids.astype(vocab.dtype))
+    return Tokens(ids.astype(vocab.dtype)), skipped
+
+
+def score_text(params, config, vocab, data, unknown="error", progress=lambda n: None, errors="strict"):
+    """Evaluate str or bytes `data` (see encode_for_scoring)."""
+    tokens, skipped = encode_for_scoring(vocab, data, unknown, errors)
     result = evaluate(params, config, tokens, progress)
     result.skipped, result.streams = skipped, result.streams.with_heads(tokens, vocab)
     return result

@@ -14,6 +14,12 @@ Shapes: N batch, T seq_length, V vocab, E embedding, H hidden, G gates. Ids and 
 are batch-major (N, T) at the interface; inside, arrays are time-major (T, N, ·) so each
 step reads one contiguous (N, ·) slice.
 
+`forward` (behind training and every forward-only use in inference.py) takes an optional
+`hook(layer, state, cache) -> state`, called after every step of every layer with the step's
+new state (fresh arrays, which a clamp may change in place: hooks.py) and its cache (whose
+`gates` hold the activated gates: what a recorder reads). The layer above and the next step
+see the state the hook returns.
+
 The training objective, for a window, is the cross-entropy summed over the T steps and
 averaged over the N streams, as min-char-rnn sums over its window; `loss` is reported
 per character (nats/char), so grads = ∂(T·loss)/∂params.
@@ -109,7 +115,7 @@ def scatter_rows(ids, rows, num_rows):
 
 
 @np.errstate(over="ignore")  # exp(−a) → inf is how the cells' σ reaches 0
-def _forward(params, config, ids, state, masks, keep_caches):
+def forward(params, config, ids, state, masks, keep_caches, hook=None):
     """Run the stack over time-major ids (T, N); returns top-layer outputs, states, caches."""
     cell = build_cell(config)
     T = ids.shape[0]
@@ -123,6 +129,8 @@ def _forward(params, config, ids, state, masks, keep_caches):
         layer_caches = []
         for t in range(T):
             layer_state, cache = cell.step_forward(xw[t], layer_state, lp)
+            if hook is not None:
+                layer_state = hook(layer, layer_state, cache)
             out[t] = layer_state[0]
             if keep_caches:
                 layer_caches.append(cache)
@@ -133,7 +141,7 @@ def _forward(params, config, ids, state, masks, keep_caches):
     return x, final_state, (inputs, caches)
 
 
-def _shifted_logits(top, params):
+def shifted_logits(top, params):
     """The head's logits (T·N, V), each row shifted so its maximum is 0 (exp cannot overflow)."""
     logits = top.reshape(-1, top.shape[-1]) @ params["head.W"]
     logits += params["head.b"]
@@ -143,7 +151,7 @@ def _shifted_logits(top, params):
 
 def _softmax_xent(top, params, targets):
     """Head and softmax; returns (total nats, probabilities (T·N, V))."""
-    logits = _shifted_logits(top, params)
+    logits = shifted_logits(top, params)
     target_logit = logits[np.arange(logits.shape[0]), targets.ravel()]
     probs = np.exp(logits, out=logits)
     total = probs.sum(axis=1)
@@ -195,7 +203,7 @@ def loss_and_grads(params, config, inputs, targets, state, masks=None, batch_tot
     """
     N = batch_total or inputs.shape[0]
     ids = inputs.T  # (T, N)
-    top, final_state, (layer_inputs, caches) = _forward(params, config, ids, state, masks, True)
+    top, final_state, (layer_inputs, caches) = forward(params, config, ids, state, masks, True)
     nats, dlogits = _softmax_xent(top, params, targets.T)
     dlogits[np.arange(dlogits.shape[0]), targets.T.ravel()] -= 1
     dlogits /= N  # sum over time, mean over the batch
@@ -215,45 +223,3 @@ def loss_and_grads(params, config, inputs, targets, state, masks=None, batch_tot
         grads["embed"] = scatter_rows(ids.ravel(), dx.reshape(-1, dx.shape[2]), len(params["embed"]))
     loss = nats / (N * inputs.shape[1])  # nats/char over the whole batch
     return LossResult(loss, {k: grads[k] for k in params}, final_state, dstate0)
-
-
-def log_likelihood(params, config, inputs, targets, state):
-    """Forward only: log-probabilities of `targets` (N, T) and the final state."""
-    top, final_state, _ = _forward(params, config, inputs.T, state, None, False)
-    logits = _shifted_logits(top, params)
-    log_total = np.log(np.exp(logits).sum(axis=1))
-    logp = logits[np.arange(logits.shape[0]), targets.T.ravel()] - log_total
-    return logp.reshape(targets.shape[::-1]).T, final_state
-
-
-def make_stepper(params, config):
-    """step(ids (N,), state) → (logits (N, V), next state), for generating one character at a time.
-
-    Everything that does not change between steps (per-layer parameter dicts, the first
-    layer's input table with its bias folded in) is prepared here, once. Call it under
-    np.errstate(over="ignore"), as `step` does, since the cells' σ overflows exp by design.
-    """
-    cell = build_cell(config)
-    layers = [layer_params(params, layer) for layer in range(config.num_layers)]
-    embed, head_W, head_b = params.get("embed"), params["head.W"], params["head.b"]
-    first_table = None if embed is not None else layers[0]["Wx"] + layers[0]["b"]  # (V, G·H)
-
-    def stepper(ids, state):
-        next_state = []
-        x = None if embed is None else embed[ids]  # (N, E)
-        for layer, lp in enumerate(layers):
-            xw = first_table[ids] if x is None else x @ lp["Wx"] + lp["b"]  # (N, G·H)
-            layer_state, _ = cell.step_forward(xw, state[layer], lp)
-            next_state.append(layer_state)
-            x = layer_state[0]
-        logits = x @ head_W
-        logits += head_b
-        return logits, next_state
-
-    return stepper
-
-
-@np.errstate(over="ignore")
-def step(params, config, ids, state):
-    """One step: ids (N,) → logits (N, V) and the next state (see make_stepper for loops)."""
-    return make_stepper(params, config)(ids, state)

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import CharrnnError
-from .model import init_state, log_likelihood, make_stepper
+from .inference import log_likelihood, make_stepper
+from .model import init_state
 from .sizes import check_memory
 
 
@@ -80,12 +81,14 @@ BLOCK = 32  # steps between text bookkeeping, which then costs per block, not pe
 class Sampler:
     """Iterate to get the output bytes; afterwards `logprob` and `chars` hold, per sample,
     the model's (untempered) log-probability of the characters generated, up to and
-    including a stop string, and their count."""
+    including a stop string, and their count. `hook` (model.forward's) sees every step,
+    the seed's included: a clamp holds units at values throughout."""
 
-    def __init__(self, params, config, vocab, seed, options, rng):
+    def __init__(self, params, config, vocab, seed, options, rng, hook=None):
         options.check()
         check_memory(config, vocab.size, options.num_samples, BLOCK)
         self.params, self.config, self.vocab, self.options, self.rng = params, config, vocab, options, rng
+        self.hook = hook
         self.seed_ids, _ = vocab.encode(seed)
         if len(self.seed_ids) == 0:
             raise CharrnnError("the seed text is empty")
@@ -100,7 +103,7 @@ class Sampler:
         state = init_state(self.config, 1)
         if len(self.seed_ids) > 1:
             _, state = log_likelihood(self.params, self.config, self.seed_ids[None, :-1],
-                                      self.seed_ids[None, 1:], state)
+                                      self.seed_ids[None, 1:], state, self.hook)
         K = self.options.num_samples
         return [tuple(np.repeat(s, K, axis=0) for s in layer) for layer in state]
 
@@ -108,7 +111,7 @@ class Sampler:
         """Yield (ids, logp), each (K, ≤ BLOCK), until n steps (forever when n = 0)."""
         opts, K = self.options, self.options.num_samples
         state, ids = self._primed(), np.full(K, self.seed_ids[-1])
-        stepper, rows, steps = make_stepper(self.params, self.config), np.arange(K), 0
+        stepper, rows, steps = make_stepper(self.params, self.config, self.hook), np.arange(K), 0
         with np.errstate(over="ignore"):
             while not opts.n or steps < opts.n:
                 length = min(BLOCK, opts.n - steps) if opts.n else BLOCK

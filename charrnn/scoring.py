@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from .corpus import default_cache_dir, load_corpus, split
 from .errors import CharrnnError
-from .evaluation import EvalResult, evaluate, score_text
+from .evaluation import EvalResult, evaluate
 
 
 def _read(name):
@@ -25,23 +25,24 @@ def _bar(name, total):
                 disable=None)  # off when stderr is not a terminal
 
 
-def score_files(ck, names, unknown="error", errors="strict", per_stream=False):
-    """One result dict per file, and a total when there are several; `per_stream` adds each
-    file's median and worst streams (see evaluation.Streams)."""
+def score_files(model, names, unknown="error", errors="strict", per_stream=False):
+    """One result dict per file (each scored by an api.Model), and a total when there are several;
+    `per_stream` adds each file's median and worst streams (see evaluation.Streams)."""
     results = []
     for name in names:
         data = _read(name)
         with _bar(name, len(data)) as bar:
-            result = score_text(ck.weights, ck.config, ck.vocab, data, unknown, bar.update, errors)
+            result = model.evaluate(data, unknown, errors, bar.update)
         results.append((name, result))
     if len(results) > 1:
         results.append(("total", sum((r for _, r in results), EvalResult(0, 0.0))))
     return [result.to_dict(name, per_stream) for name, result in results]
 
 
-def score_splits(ck, cache_dir=None, full=False, per_stream=False):
-    """The validation (and test) split of the corpus the checkpoint was trained on: the same
+def score_splits(model, cache_dir=None, full=False, per_stream=False):
+    """The validation (and test) split of the corpus an api.Model was trained on: the same
     fixed sample of val_max_chars characters that training scored, or with `full` all of it."""
+    ck = model.checkpoint
     corpus_meta = ck.meta.get("corpus")
     if not corpus_meta:
         raise CharrnnError("this checkpoint records no corpus; name a file to evaluate")
@@ -55,8 +56,8 @@ def score_splits(ck, cache_dir=None, full=False, per_stream=False):
         if name in splits:
             max_chars = 0 if full else ck.config.val_max_chars
             with _bar(name, min(len(splits[name]), max_chars or len(splits[name]))) as bar:
-                result = evaluate(ck.weights, ck.config, splits[name], bar.update, max_chars)
-            result.streams = result.streams.with_heads(splits[name], ck.vocab)
+                result = evaluate(model.params, model.config, splits[name], bar.update, max_chars)
+            result.streams = result.streams.with_heads(splits[name], model.vocab)
             result = result.to_dict(name, per_stream)
             results.append({**result, "split_chars": len(splits[name]) - 1})
     return results

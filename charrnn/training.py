@@ -145,11 +145,11 @@ def train_step(run, config, windows, checkpoint_path, reducer=SINGLE, want_stop=
 def _validate(run, config, tokens, reducer):
     """Validation loss (nats/char) and its Streams, each rank scoring its share of the streams."""
     weights = run.optimizer.weights(run.params)  # the average, when the run keeps one
-    streams = evaluate(weights, config, tokens, max_chars=config.val_max_chars, share=reducer.share).streams
-    S = len(streams.starts)
-    totals = reducer.total(np.concatenate([streams.nats, streams.chars]))  # each rank holds zeros where others scored
-    streams = Streams(streams.starts, totals[:S], totals[S:])
-    return streams.nats.sum() / streams.chars.sum(), streams
+    result = evaluate(weights, config, tokens, max_chars=config.val_max_chars, share=reducer.share)
+    streams, S = result.streams, len(result.streams.starts)
+    # one sum over the ranks: the totals, then the per-stream arrays (zeros where another rank scored)
+    totals = reducer.total(np.concatenate([[result.nats, result.chars], streams.nats, streams.chars]))
+    return totals[0] / totals[1], Streams(streams.starts, totals[2:2 + S], totals[2 + S:])
 
 
 def _val_fields(val, streams):

@@ -4,7 +4,8 @@ import numpy as np
 
 from charrnn.checkpoint import Checkpoint, save_checkpoint
 from charrnn.config import make_config
-from charrnn.model import init_params, init_state, make_stepper
+from charrnn.inference import make_stepper
+from charrnn.model import init_params, init_state
 from charrnn.optim import OPTIMIZERS
 from conftest import VARIANTS
 

@@ -4,7 +4,8 @@ loop against a plain per-example, per-timestep reference written here."""
 import numpy as np
 import pytest
 
-from charrnn.model import init_params, init_state, log_likelihood, loss_and_grads
+from charrnn.inference import log_likelihood
+from charrnn.model import init_params, init_state, loss_and_grads
 from conftest import VARIANTS, tiny_config
 from gradcheck import max_relative_error, numerical_grad
 

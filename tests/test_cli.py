@@ -10,7 +10,9 @@ import pytest
 from charrnn.checkpoint import load_checkpoint, save_checkpoint
 from charrnn.cli import cli
 from charrnn.config import make_config
+from charrnn.vocab import Vocab
 from conftest import TINY, invoke
+from planted import random_model, save_model
 
 
 def test_train_sample_eval_end_to_end(tmp_path, corpus_file):
@@ -107,6 +109,9 @@ def bad_files(tmp_path):
     for name, content in files.items():
         (tmp_path / name).write_bytes(content)
     (tmp_path / "emptydir").mkdir()
+    vocab = Vocab([ord(c) for c in "abc\n"])
+    config, params = random_model(vocab, cell="gru")
+    save_model(tmp_path / "gru.npz", config, vocab, params)
     return tmp_path
 
 
@@ -189,6 +194,17 @@ BAD_INPUTS = [  # (name, argv with {placeholders}, expected message fragment)
     ("export not a checkpoint", ["export", "onnx", "m.onnx", "--checkpoint", "{corpus}"], "not a charrnn checkpoint"),
     ("export web not a checkpoint", ["export", "web", "web", "--checkpoint", "{corpus}"], "not a charrnn checkpoint"),
     ("export no checkpoint", ["export", "onnx", "m.onnx", "--checkpoint", "nope"], "no such checkpoint"),
+    ("clamp c on a gru", ["sample", "--checkpoint", "gru.npz", "--clamp", "0:c:1=1"],
+     "clamp 0:c:1: the gru's state has no 'c', only h"),
+    ("clamp a gate", ["sample", *CK, "--clamp", "0:f:1=1"], "clamp 0:f:1: the lstm's state has no 'f', only h and c"),
+    ("clamp layer out of range", ["sample", *CK, "--clamp", "1:h:0=1"], "no layer 1; the model's layers are 0-0"),
+    ("clamp huge layer", ["sample", *CK, "--clamp", "99999999999999999999:h:0=1"], "no layer 99999999999999999999"),
+    ("clamp unit out of range", ["sample", *CK, "--clamp", "0:c:16=1"], "no unit 16; the layers' units are 0-15"),
+    ("clamp nan", ["sample", *CK, "--clamp", "0:h:1=nan"], "the value must be a finite number, got nan"),
+    ("clamp malformed", ["sample", *CK, "--clamp", "0:h=1"], "clamp '0:h=1' is not LAYER:KIND:INDEX=VALUE"),
+    ("clamp negative unit", ["sample", *CK, "--clamp", "0:h:-1=1"], "is not LAYER:KIND:INDEX=VALUE"),
+    ("clamp not a number", ["sample", *CK, "--clamp", "0:h:1=high"], "is not LAYER:KIND:INDEX=VALUE"),
+    ("clamp empty", ["sample", *CK, "--clamp", ""], "clamp '' is not LAYER:KIND:INDEX=VALUE"),
 ]
 
 

@@ -125,8 +125,9 @@ def test_windows_continue_each_stream():
 def test_eval_windows_score_every_character_once(length):
     tokens = Tokens(np.arange(length, dtype=np.uint16) % 60000)
     scored = []
-    for inputs, targets, mask in eval_windows(tokens, seq_length=64):
+    for inputs, targets, mask, positions in eval_windows(tokens, seq_length=64):
         assert (targets[mask] == (inputs[mask] + 1) % 60000).all()
+        assert (positions[mask] == targets[mask]).all()  # tokens[i] = i: each target's position is itself
         scored.extend(targets[mask].tolist())
     assert sorted(scored) == list(range(1, length))
 
@@ -134,12 +135,12 @@ def test_eval_windows_score_every_character_once(length):
 @pytest.mark.parametrize("length, max_chars", [(20000, 5000), (1000, 999), (100_000, 64 * 50), (600, 300)])
 def test_sampled_eval_windows_are_fixed_spread_chunks(length, max_chars):
     tokens = Tokens(np.arange(length, dtype=np.uint32))
-    scored = [targets[mask].tolist() for _, targets, mask in eval_windows(tokens, max_chars)]
+    scored = [targets[mask].tolist() for _, targets, mask, _ in eval_windows(tokens, max_chars)]
     flat = sorted(sum(scored, []))
     assert len(flat) == len(set(flat)) and max_chars - 64 < len(flat) <= max_chars
     assert flat[0] == 1 and flat[-1] > (length - 1) * 0.9  # from the start to near the end of the text
-    assert scored == [targets[mask].tolist() for _, targets, mask in eval_windows(tokens, max_chars)]
-    full = sum((targets[mask].tolist() for _, targets, mask in eval_windows(tokens, length)), [])
+    assert scored == [targets[mask].tolist() for _, targets, mask, _ in eval_windows(tokens, max_chars)]
+    full = sum((targets[mask].tolist() for _, targets, mask, _ in eval_windows(tokens, length)), [])
     assert sorted(full) == list(range(1, length))  # a limit at or above the length scores everything
 
 

@@ -16,7 +16,8 @@ import pytest
 from charrnn.cells import kernels, layernorm, layernorm_kernels, lstm
 from charrnn.cells import build_cell
 from charrnn.errors import CharrnnError
-from charrnn.model import init_params, init_state, log_likelihood, loss_and_grads
+from charrnn.inference import log_likelihood
+from charrnn.model import init_params, init_state, loss_and_grads
 from conftest import invoke, tiny_config
 
 V = 11

@@ -14,7 +14,8 @@ import charrnn.training
 from charrnn.checkpoint import load_checkpoint
 from charrnn.corpus import Tokens
 from charrnn.evaluation import EvalResult, Streams, evaluate
-from charrnn.model import init_state, log_likelihood
+from charrnn.inference import log_likelihood
+from charrnn.model import init_state
 from charrnn.training import restart_streams
 from conftest import TINY, invoke, make_text, tiny_config
 

@@ -12,6 +12,9 @@ keeps no state between calls:
     state_size   arrays in the state tuple: (h,) or (h, c); state[0] is always h
     rec_blocks   ((first, last), ...): the Wh column blocks (in units of H) that one recurrent
                  input multiplies, in the order of cache.rec_in
+    gate_names   the activated gates cache.gates holds, one H-wide block each, in order:
+                 ("i", "f", "o", "g") for the LSTM, ("f", "o", "g") coupled, ("z", "r", "n")
+                 for the GRU, () for the RNN, whose buffer holds h
 
 The model computes `xw = x·Wx + b` for all T steps in one matmul before the loop, and forms
 dWx, db and dWh as single matmuls after it: dWh[:, block] = Σ_t rec_in_tᵀ·dpre_t[:, block].

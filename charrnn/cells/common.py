@@ -65,6 +65,7 @@ class Cell(NamedTuple):
     step_backward: Callable
     state_size: int
     rec_blocks: tuple
+    gate_names: tuple = ()  # what cache.gates holds after step_forward, one (N, H) block each, in order
 
 
 class GateCache(NamedTuple):  # the vanilla RNN and the GRU

@@ -123,9 +123,9 @@ def lstm_cell(config):
 
     "ln_gain" and "ln_shift" (5, H) hold γ and β, rows i, f, o, g, C; β_f starts at 1.
     """
+    names = ("f", "o", "g") if config.coupled_gates else ("i", "f", "o", "g")
     if config.layer_norm:
-        return Cell(partial(lstm_init, config=config), ln_lstm_forward, ln_lstm_backward, 2, ((0, 4),))
+        return Cell(partial(lstm_init, config=config), ln_lstm_forward, ln_lstm_backward, 2, ((0, 4),), names)
     variant = dict(peephole=config.peephole, coupled=config.coupled_gates)
-    gates = 3 if config.coupled_gates else 4
     return Cell(partial(lstm_init, config=config), partial(lstm_forward, **variant),
-                partial(lstm_backward, **variant), 2, ((0, gates),))
+                partial(lstm_backward, **variant), 2, ((0, len(names)),), names)

@@ -1,0 +1,149 @@
+"""`charrnn.load(path) -> Model`: a trained model in use, the one object behind the `sample`,
+`eval` and `info` commands and whatever else runs a model (inspect, serve, export).
+
+    import charrnn
+    model = charrnn.load()                                   # newest run under ./checkpoints
+    print("".join(model.generate("ROMEO:", n=200, seed=1)))
+    scores = model.score(open("held-out.txt").read())        # CharScores, rows in text order
+    acts = model.activations("To be, or not to be")          # {(layer, kind): (T, H)}
+
+Everything runs the model's one forward (model.forward and inference.make_stepper) on the
+checkpoint's weight average, as `charrnn sample` and `charrnn eval` do. Two layouts of the
+state, on purpose: `score` reads text as eval does (up to 64 streams each from zero state,
+batches.eval_streams), so its total is eval's; `activations` reads the text as one stream
+from zero state, so a unit's value at any character depends on everything before it.
+"""
+
+import codecs
+
+import numpy as np
+
+from .batches import EVAL_WINDOW
+from .checkpoint import find_checkpoint, load_checkpoint
+from .errors import CharrnnError
+from .evaluation import encode_for_scoring, eval_log_probs, score_text
+from .hooks import Recorder, make_clamp
+from .inference import run_layers
+from .model import init_state
+from .records import ActivationChunk, CharScores
+from .sample import SampleOptions, Sampler
+
+
+def load(path=None):
+    """The model in a checkpoint file or run directory (default: the newest run under ./checkpoints)."""
+    return Model(load_checkpoint(find_checkpoint(path)))
+
+
+def _as_bytes(text):
+    return text.encode("utf-8") if isinstance(text, str) else text
+
+
+class Model:
+    """A checkpoint's model: `config`, `vocab`, `params` (the weight average, which sample and
+    eval use) and `checkpoint` (everything the file holds).
+
+    `clamp`, wherever it is taken, is {(layer, kind, index): value}: unit `index` of layer
+    `layer`'s "h" or "c" held at `value` after every step (hooks.Clamp), the causal test of
+    what a unit means. Text arguments are str or bytes (UTF-8, or raw bytes for a byte vocab).
+    """
+
+    def __init__(self, checkpoint):
+        self.checkpoint, self.config, self.vocab = checkpoint, checkpoint.config, checkpoint.vocab
+        self.params = checkpoint.weights
+
+    @property
+    def path(self):
+        return self.checkpoint.path
+
+    def __repr__(self):
+        c = self.config
+        return f"<charrnn.Model {c.cell} {c.num_layers}x{c.hidden_size}, vocab {self.vocab.size}, {self.path}>"
+
+    def info(self):
+        """What `charrnn info` prints: model, vocab, progress and corpus, as a dict."""
+        from .scoring import describe  # tqdm and the corpus code load only here
+
+        return describe(self.checkpoint)
+
+    def sampler(self, prime=None, options=SampleOptions(), seed=None, clamp=None):
+        """The Sampler behind generate and `charrnn sample`: iterate it for output bytes.
+        prime None is the vocab's default seed (a newline); seed an int or None (fresh)."""
+        prime = self.vocab.default_seed() if prime is None else prime
+        return Sampler(self.params, self.config, self.vocab, _as_bytes(prime), options,
+                       np.random.default_rng(seed), make_clamp(self.config, clamp))
+
+    def generate(self, prime="", n=200, temperature=1.0, top_k=None, top_p=1.0, stop=None, seed=None,
+                 greedy=False, clamp=None):
+        """An iterator of the text that follows `prime` ("" = the default seed), in chunks as
+        it is generated: `n` characters (0 = without end), ending early before `stop`.
+        Sampling as `charrnn sample` (temperature, then top-k, then top-p; greedy takes the
+        likeliest); with `seed`, prime + "".join(...) equals `charrnn sample --seed PRIME
+        --random-seed SEED`'s output. The prime is not repeated. Options are checked here."""
+        options = SampleOptions(n, temperature, top_k, top_p, greedy, 1, _as_bytes(stop or b""), echo_seed=False)
+        return _decoded(self.sampler(prime or None, options, seed, clamp))
+
+    def samples(self, prime="", num_samples=2, n=200, temperature=1.0, top_k=None, top_p=1.0, stop=None, seed=None,
+                greedy=False, clamp=None):
+        """`num_samples` texts generated together (one batch, as `sample --num-samples`), as a list."""
+        options = SampleOptions(n, temperature, top_k, top_p, greedy, num_samples, _as_bytes(stop or b""),
+                                echo_seed=False)
+        texts = [bytearray() for _ in range(num_samples)]
+        for row, piece in self.sampler(prime or None, options, seed, clamp).generate():
+            texts[row] += piece or b""
+        return [text.decode("utf-8", "replace") for text in texts]
+
+    def evaluate(self, text, unknown="error", errors="strict", progress=lambda n: None):
+        """`charrnn eval`'s figures for one text: an EvalResult (chars, nats, skipped; .to_dict(name)).
+        unknown "skip" leaves out characters outside the vocab; errors "replace" reads invalid UTF-8 as U+FFFD."""
+        return score_text(self.params, self.config, self.vocab, text, unknown, progress, errors)
+
+    def score_chunks(self, text, top_k=5, clamp=None, unknown="error", errors="strict", chunk=EVAL_WINDOW):
+        """Per-character scores as eval computes them, in bounded memory: a CharScores for each
+        of eval's windows (`chunk` characters of each of up to 64 streams; the figures do not
+        depend on it). Rows within a chunk are in text order; chunks interleave the streams,
+        so to write a long text in order, keep each stream's rows apart (stream n's come in
+        order) and join them at the end. Errors in the text raise before the first chunk."""
+        tokens, _ = encode_for_scoring(self.vocab, text, unknown, errors)
+        hook = make_clamp(self.config, clamp)
+        windows = eval_log_probs(self.params, self.config, tokens, seq_length=chunk, hook=hook)
+        return (CharScores.from_window(window, logp, top_k) for window, logp in windows)
+
+    def score(self, text, top_k=5, clamp=None, unknown="error", errors="strict"):
+        """Every character's score (all but the first), collected: a CharScores in text order,
+        whose .nats is `charrnn eval`'s total for the text. For long texts use score_chunks."""
+        return CharScores.concat(self.score_chunks(text, top_k, clamp, unknown, errors))
+
+    def activation_chunks(self, text, layers=None, kinds=("h", "c"), clamp=None, chunk=1024):
+        """The values inside the model as it reads `text` as ONE stream from zero state (unlike
+        score's eval layout), `chunk` characters at a time: an ActivationChunk(start, values)
+        each, values[(layer, kind)] (T, H) in the model's dtype, row t the value after reading
+        character start + t. Kinds: "h", "c" (LSTM) and the activated gates (hooks.py lists
+        them per cell); layers None = all. Errors in the arguments raise here."""
+        ids, _ = self.vocab.encode(text)
+        if not len(ids):
+            raise CharrnnError("no characters to read")
+        recorder = Recorder(self.config, layers, kinds, make_clamp(self.config, clamp))
+        return self._recorded(ids, recorder, chunk)
+
+    def _recorded(self, ids, recorder, chunk):
+        state = init_state(self.config, 1)
+        for start in range(0, len(ids), chunk):
+            _, state = run_layers(self.params, self.config, ids[None, start:start + chunk], state, recorder)
+            yield ActivationChunk(start, {key: steps[:, 0] for key, steps in recorder.take().items()})
+
+    def activations(self, text, layers=None, kinds=("h", "c"), clamp=None):
+        """activation_chunks collected: {(layer, kind): (T, H)} for the whole text."""
+        chunks = [chunk.values for chunk in self.activation_chunks(text, layers, kinds, clamp)]
+        return {key: np.concatenate([values[key] for values in chunks]) for key in chunks[0]}
+
+
+def _decoded(sampler):
+    """The sampler's bytes as text; a byte vocab's invalid UTF-8 becomes U+FFFD."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    for piece in sampler:
+        text = decoder.decode(piece)
+        if text:
+            yield text
+    tail = decoder.decode(b"", final=True)
+    if tail:
+        yield tail

@@ -1,0 +1,120 @@
+"""Hooks into the one forward (model.forward, inference.make_stepper): hold units at values,
+record activations.
+
+A hook is called after every step of every layer as `hook(layer, state, cache) -> state`;
+state is the step's new (h,) or (h, c), each (N, H), and cache.gates (N, G·H) holds the
+step's activated gates, in the order the cell's `gate_names` gives. The kinds of value a
+layer has are its state's, "h" and (LSTM) "c", then its gates': "i", "f", "o", "g" (LSTM;
+"f", "o", "g" when coupled, where i = 1 − f), "z", "r", "n" (GRU); the RNN has only "h".
+"""
+
+import math
+import re
+
+import numpy as np
+
+from .cells import CELLS
+from .errors import CharrnnError
+
+
+def state_kinds(config):
+    """The names of the state's arrays: ("h",) or ("h", "c")."""
+    return ("h", "c")[:CELLS[config.cell](config).state_size]
+
+
+def value_kinds(config):
+    """Every kind of value a layer has: the state's, then the gates'."""
+    return state_kinds(config) + CELLS[config.cell](config).gate_names
+
+
+def check_layer(config, layer, name):
+    if not 0 <= layer < config.num_layers:
+        raise CharrnnError(f"{name}: no layer {layer}; the model's layers are 0-{config.num_layers - 1}")
+
+
+class Clamp:
+    """Holds units of the state at values at every step: {(layer, kind, index): value}, kind
+    "h" or "c". A held c shapes h from the next step on (h = o·tanh(c) is already computed);
+    a held h is what the layer above, the head and the next step see at once. The zero state
+    a text starts from is left as it is."""
+
+    def __init__(self, config, clamps):
+        self.by_layer = {}
+        kinds = state_kinds(config)
+        for (layer, kind, index), value in clamps.items():
+            name = f"clamp {layer}:{kind}:{index}"
+            check_layer(config, layer, name)
+            if kind not in kinds:
+                raise CharrnnError(f"{name}: the {config.cell}'s state has no {kind!r}, only {' and '.join(kinds)}")
+            if not 0 <= index < config.hidden_size:
+                raise CharrnnError(f"{name}: no unit {index}; the layers' units are 0-{config.hidden_size - 1}")
+            if not math.isfinite(value):
+                raise CharrnnError(f"{name}: the value must be a finite number, got {value}")
+            self.by_layer.setdefault(layer, []).append((kinds.index(kind), index, float(value)))
+
+    def __call__(self, layer, state, cache):
+        for k, index, value in self.by_layer.get(layer, ()):
+            state[k][:, index] = value  # the step's fresh arrays: nothing else holds them yet
+        return state
+
+
+def make_clamp(config, clamps):
+    """A Clamp, or None (no hook at all) when `clamps` is empty."""
+    return Clamp(config, clamps) if clamps else None
+
+
+CLAMP_TEXT = re.compile(r"(\d+):(\w+):(\d+)=(.+)")
+
+
+def parse_clamps(texts):
+    """{(layer, kind, index): value} from texts such as "0:c:12=1.0" (LAYER:KIND:INDEX=VALUE)."""
+    clamps = {}
+    for text in texts:
+        match = CLAMP_TEXT.fullmatch(text)
+        try:
+            value = float(match[4]) if match else None
+        except ValueError:
+            value = None
+        if value is None:
+            raise CharrnnError(f"clamp {text!r} is not LAYER:KIND:INDEX=VALUE, e.g. 0:c:12=1.0")
+        clamps[int(match[1]), match[2], int(match[3])] = value
+    return clamps
+
+
+class Recorder:
+    """Keeps, at every step, the values of `kinds` in `layers` (None: all), after `clamp`
+    (a hook run first). `take()` hands over what it holds: {(layer, kind): (T, N, H)}."""
+
+    def __init__(self, config, layers=None, kinds=("h", "c"), clamp=None):
+        layers = range(config.num_layers) if layers is None else layers
+        names, H = value_kinds(config), config.hidden_size
+        for kind in kinds:
+            if kind not in names:
+                raise CharrnnError(f"the {config.cell} has no {kind!r}; its kinds are {', '.join(names)}")
+        self.clamp, self.readers, self.values = clamp, {}, {}
+        for layer in layers:
+            check_layer(config, layer, "activations")
+            self.readers[layer] = [((layer, kind), self._reader(names.index(kind), len(state_kinds(config)), H))
+                                   for kind in kinds]
+            self.values.update({key: [] for key, _ in self.readers[layer]})
+
+    @staticmethod
+    def _reader(k, state_size, H):
+        """(state, cache) → the kind's (N, H) array: a state array, or a block of cache.gates."""
+        if k < state_size:
+            return lambda state, cache: state[k]
+        first = (k - state_size) * H
+        return lambda state, cache: cache.gates[:, first:first + H]
+
+    def __call__(self, layer, state, cache):
+        if self.clamp is not None:
+            state = self.clamp(layer, state, cache)
+        for key, read in self.readers.get(layer, ()):
+            self.values[key].append(read(state, cache).copy())  # a view would keep the whole gate buffer alive
+        return state
+
+    def take(self):
+        taken = {key: np.stack(steps) for key, steps in self.values.items()}
+        for steps in self.values.values():
+            steps.clear()
+        return taken
