@@ -322,8 +322,8 @@ def serve(checkpoint, host, port, api_key, max_prompt, max_tokens, max_n, max_st
         raise click.BadParameter(f"{max_n} is more than --max-streams {max_streams}", param_hint="--max-n")
     backend = load(checkpoint)
     kernels_ready(backend.config)
-    say_source(backend.checkpoint, checkpoint)
-    run(backend, host, port, api_key, Limits(max_prompt, max_tokens, max_n, max_streams, max_waiting, time_limit))
+    run(backend, host, port, api_key, Limits(max_prompt, max_tokens, max_n, max_streams, max_waiting, time_limit),
+        announce=lambda: say_source(backend.checkpoint, checkpoint))
 
 
 @cli.command()

@@ -165,6 +165,12 @@ BAD_INPUTS = [  # (name, argv with {placeholders}, expected message fragment)
     ("time empty", [*TRAIN, "--time", ""], "is not a duration"),
     ("max-time bad unit", [*TRAIN, "--max-time", "10q"], "must be a duration such as 90s"),
     ("max-time negative", [*TRAIN, "--max-time", "-5"], "must be a duration such as 90s"),
+    ("serve missing checkpoint", ["serve", "--checkpoint", "nope"], "no such checkpoint"),
+    ("serve not a checkpoint", ["serve", "--checkpoint", "{corpus}"], "not a charrnn checkpoint"),
+    ("serve port out of range", ["serve", *CK, "--port", "70000"], "--port"),
+    ("serve time limit zero", ["serve", *CK, "--time-limit", "0"], "--time-limit"),
+    ("serve n above streams", ["serve", *CK, "--max-n", "9", "--max-streams", "8"], "more than --max-streams 8"),
+    ("serve host unknown", ["serve", *CK, "--host", "256.1.1.1", "--port", "0"], "cannot listen on 256.1.1.1"),
 ]
 
 

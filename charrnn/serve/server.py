@@ -43,9 +43,11 @@ def bind(host, port):
     return sock
 
 
-def run(backend, host, port, api_key, limits):
-    """Serve `backend` until SIGTERM or Ctrl-C; prints `Listening on http://HOST:PORT` on stderr."""
+def run(backend, host, port, api_key, limits, announce=lambda: None):
+    """Serve `backend` until SIGTERM or Ctrl-C; prints `Listening on http://HOST:PORT` on stderr,
+    after `announce()` (called once the address is known to be good)."""
     sock = bind(host, port)
+    announce()
     engine = Engine(backend, limits.max_streams, limits.max_waiting)
     service = Service(backend, engine, limits, api_key, loopback=host in ("127.0.0.1", "localhost", "::1"))
     config = uvicorn.Config(build_app(service), log_level="warning", access_log=False, lifespan="off",
