@@ -301,8 +301,8 @@ def info(checkpoint, as_json):
 @click.option("--max-prompt", type=click.IntRange(1), default=8000, show_default=True, help="Characters per prompt.")
 @click.option("--max-tokens", type=click.IntRange(1), default=4096, show_default=True,
               help="Characters per completion.")
-@click.option("--max-n", type=click.IntRange(1), default=8, show_default=True,
-              help="Completions per request (prompts × n).")
+@click.option("--max-n", type=click.IntRange(1), help="Completions per request (prompts × n) [default: 8, or "
+              "--max-streams when fewer].")
 @click.option("--max-streams", type=click.IntRange(1), default=64, show_default=True,
               help="Completions generated together, one batched step each.")
 @click.option("--max-waiting", type=click.IntRange(0), default=64, show_default=True,
@@ -318,6 +318,7 @@ def serve(checkpoint, host, port, api_key, max_prompt, max_tokens, max_n, max_st
     from .serve.backend import load
     from .serve.validate import Limits
 
+    max_n = min(8, max_streams) if max_n is None else max_n
     if max_n > max_streams:
         raise click.BadParameter(f"{max_n} is more than --max-streams {max_streams}", param_hint="--max-n")
     backend = load(checkpoint)
