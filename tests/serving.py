@@ -22,7 +22,7 @@ from charrnn.model import init_params, init_state
 from charrnn.optim import OPTIMIZERS
 from charrnn.vocab import Vocab
 
-ALPHABET = "\n !&',-.:;<>?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+ALPHABET = "\n !&',-./:;<>?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 STARTUP = 60  # seconds: a cold numba cache compiles the kernels first
 
 
