@@ -26,11 +26,11 @@ ALPHABET = "\n !&',-./:;<>?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 STARTUP = 60  # seconds: a cold numba cache compiles the kernels first
 
 
-def make_checkpoint(path, dtype="float32", hidden_size=32, num_layers=2, seed=0):
-    """A random-weight LSTM over ALPHABET, saved at `path`; its head is scaled up so the text is varied."""
+def make_checkpoint(path, dtype="float32", hidden_size=32, num_layers=2, seed=0, alphabet=ALPHABET):
+    """A random-weight LSTM over `alphabet`, saved at `path`; its head is scaled up so the text is varied."""
     config = make_config({"cell": "lstm", "hidden_size": hidden_size, "num_layers": num_layers, "dtype": dtype,
                           "batch_size": 4, "seq_length": 16})
-    vocab = Vocab([ord(c) for c in ALPHABET])
+    vocab = Vocab(sorted({ord(c) for c in alphabet}))
     params = init_params(config, vocab.size, np.random.default_rng(seed))
     params["head.W"] *= 4
     slots = {k: {s: np.zeros_like(v) for s in OPTIMIZERS[config.optimizer].slots_for(config)} for k, v in params.items()}

@@ -12,6 +12,7 @@ import socket
 import sys
 
 import uvicorn
+from threadpoolctl import threadpool_limits
 
 from ..errors import CharrnnError
 from .app import Service, build_app
@@ -52,6 +53,7 @@ def run(backend, host, port, api_key, limits, announce=lambda: None):
     service = Service(backend, engine, limits, api_key, loopback=host in ("127.0.0.1", "localhost", "::1"))
     config = uvicorn.Config(build_app(service), log_level="warning", access_log=False, lifespan="off",
                             timeout_graceful_shutdown=GRACE)
+    threadpool_limits(1, "blas")  # a batch step's matmuls are small: BLAS threads only fight the event loop for cores
     engine.start()
     shown = f"[{host}]" if ":" in host else host
     print(f"Listening on http://{shown}:{sock.getsockname()[1]}", file=sys.stderr, flush=True)

@@ -84,6 +84,11 @@ class Choice:
         """Add one generated symbol (its log-probability and top alternatives when asked for)."""
         self.tokens += 1
         piece = self.decoder.decode(self.pieces[symbol])
+        if self.rule is None and self.logprobs is None and self.tokens < self.max_tokens:  # the common case, cheaply
+            if piece:
+                self.out.append((len(self.text), piece, ()))
+                self.text += piece
+            return
         if self.logprobs is not None:
             self.entries.append((piece, logp, top))
         self.pending += piece
