@@ -7,7 +7,7 @@ CORPUS ?= $(DEFAULT_CORPUS)
 SHARED_CORPUS := ../shared/corpora/tiny-shakespeare.txt
 CORPUS_URL := https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt
 
-.PHONY: install test demo bench bench-torch bench-quality bench-zero-state clean
+.PHONY: install test demo bench bench-torch bench-quality bench-zero-state bench-serve clean
 
 install: $(VENV)/.installed
 
@@ -53,6 +53,11 @@ ZERO_STATE_CORPUS ?= ../shared/corpora/warpeace.txt
 ZERO_STATE_TIME ?= 30m
 bench-zero-state: install
 	$(BIN)/python benchmarks/zero_state.py $(ZERO_STATE_CORPUS) --time $(ZERO_STATE_TIME) $(BENCH_ARGS)
+
+# Many streaming clients against one `charrnn serve` over loopback (docs/serving.md; about 2 minutes).
+bench-serve: install
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[serve,test]'
+	$(BIN)/python benchmarks/serve_load.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache checkpoints/demo checkpoints/cache
