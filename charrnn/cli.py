@@ -314,7 +314,7 @@ def serve(checkpoint, host, port, api_key, max_prompt, max_tokens, max_n, max_st
     try:
         from .serve.server import run
     except ImportError as e:
-        raise click.ClickException(f"charrnn serve needs {e.name}: pip install 'charrnn[serve]'") from None
+        raise click.ClickException(f"charrnn serve needs {(e.name or 'starlette').split('.')[0]}: pip install 'charrnn[serve]'") from None
     from .serve.backend import load
     from .serve.validate import Limits
 

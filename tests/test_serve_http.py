@@ -170,3 +170,14 @@ def test_sigterm_ends_open_streams_and_exits_zero(checkpoint):
         assert rest[-1] == "data: [DONE]" and "the server is shutting down" in json.loads(rest[-2][6:])["error"]["message"]
         status, err = server.stop()
     assert status == 0 and "Traceback" not in err
+
+
+def test_without_the_extra_one_line_names_it(checkpoint):
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['starlette'] = None\n"
+            "from charrnn.cli import cli; cli(['serve', '--checkpoint', sys.argv[1]])")
+    result = subprocess.run([sys.executable, "-c", code, str(checkpoint)], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "Error: charrnn serve needs starlette: pip install 'charrnn[serve]'"
