@@ -314,7 +314,8 @@ def serve(checkpoint, host, port, api_key, max_prompt, max_tokens, max_n, max_st
     try:
         from .serve.server import run
     except ImportError as e:
-        raise click.ClickException(f"charrnn serve needs {(e.name or 'starlette').split('.')[0]}: pip install 'charrnn[serve]'") from None
+        missing = (e.name or "starlette").split(".")[0]
+        raise click.ClickException(f"charrnn serve needs {missing}: pip install 'charrnn[serve]'") from None
     from .serve.backend import load
     from .serve.validate import Limits
 
