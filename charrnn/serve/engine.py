@@ -158,7 +158,7 @@ class Engine(threading.Thread):
         batch, now = self.batch, time.monotonic()
         for job in batch.jobs:
             if now > job.deadline and not job.done:
-                print(f"charrnn serve: a request ran past the time limit; its text ends there", file=sys.stderr)
+                print("charrnn serve: a request ran past the time limit; its text ends there", file=sys.stderr)
                 for choice in job.choices:
                     choice.finish("length")
                 self._wake(job)

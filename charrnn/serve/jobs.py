@@ -9,7 +9,6 @@ import numpy as np
 from ..sample import SampleOptions
 from .engine import Job
 from .errors import ApiError
-from .streams import Choice
 
 GREEDY = SampleOptions(greedy=True)
 POLL_DISCONNECT = 0.25  # seconds between checks that a non-streaming client is still there
