@@ -7,7 +7,7 @@ CORPUS ?= $(DEFAULT_CORPUS)
 SHARED_CORPUS := ../shared/corpora/tiny-shakespeare.txt
 CORPUS_URL := https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt
 
-.PHONY: install test demo bench bench-torch bench-quality bench-zero-state bench-export clean
+.PHONY: install test demo bench bench-torch bench-quality bench-zero-state bench-export bench-serve clean
 
 install: $(VENV)/.installed
 
@@ -57,6 +57,11 @@ bench-zero-state: install
 # Sampling speed of the exports (docs/export.md): charrnn, onnxruntime and Node at batch 1, a few minutes.
 bench-export: install
 	$(BIN)/python benchmarks/export_speed.py $(BENCH_ARGS)
+
+# Many streaming clients against one `charrnn serve` over loopback (docs/serving.md; about 2 minutes).
+bench-serve: install
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[serve,test]'
+	$(BIN)/python benchmarks/serve_load.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache checkpoints/demo checkpoints/cache

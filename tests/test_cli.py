@@ -205,6 +205,12 @@ BAD_INPUTS = [  # (name, argv with {placeholders}, expected message fragment)
     ("clamp negative unit", ["sample", *CK, "--clamp", "0:h:-1=1"], "is not LAYER:KIND:INDEX=VALUE"),
     ("clamp not a number", ["sample", *CK, "--clamp", "0:h:1=high"], "is not LAYER:KIND:INDEX=VALUE"),
     ("clamp empty", ["sample", *CK, "--clamp", ""], "clamp '' is not LAYER:KIND:INDEX=VALUE"),
+    ("serve missing checkpoint", ["serve", "--checkpoint", "nope"], "no such checkpoint"),
+    ("serve not a checkpoint", ["serve", "--checkpoint", "{corpus}"], "not a charrnn checkpoint"),
+    ("serve port out of range", ["serve", *CK, "--port", "70000"], "--port"),
+    ("serve time limit zero", ["serve", *CK, "--time-limit", "0"], "--time-limit"),
+    ("serve n above streams", ["serve", *CK, "--max-n", "9", "--max-streams", "8"], "more than --max-streams 8"),
+    ("serve host unknown", ["serve", *CK, "--host", "256.1.1.1", "--port", "0"], "cannot listen on 256.1.1.1"),
 ]
 
 

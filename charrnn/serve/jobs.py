@@ -1,0 +1,80 @@
+"""From a checked request to a Job in the engine, and back: prompts checked against the
+vocab, one Choice per completion with its own generator, waiting with cancellation."""
+
+import asyncio
+import time
+
+import numpy as np
+
+from ..sample import SampleOptions
+from .engine import Job
+from .errors import ApiError
+
+GREEDY = SampleOptions(greedy=True)
+POLL_DISCONNECT = 0.25  # seconds between checks that a non-streaming client is still there
+
+
+def check_prompt(backend, text, limits, param="prompt"):
+    """413 for a prompt over the cap, 400 listing the first few characters outside the vocab."""
+    length = len(backend.symbols(text))
+    if length > limits.max_prompt:
+        raise ApiError(413, f"the prompt has {length:,} characters; this server's limit is {limits.max_prompt:,} "
+                       "(charrnn serve --max-prompt)", "prompt_too_long", param)
+    unknown, described = backend.unknown_symbols(text)
+    if unknown:
+        raise ApiError(400, f"{len(unknown)} characters of the prompt are not in the model's vocabulary: {described}",
+                       "unknown_characters", param)
+
+
+def sampling(temperature, top_k=None, top_p=1.0):
+    """sample.py's options for one choice: temperature 0 is greedy."""
+    if temperature == 0:
+        return GREEDY
+    options = SampleOptions(temperature=float(temperature), top_k=top_k, top_p=float(top_p))
+    options.check()
+    return options
+
+
+def generator(seed, index):
+    """Choice `index`'s own generator: choice 0 of seed S draws what `charrnn sample --random-seed S`
+    draws; the others are independent streams of the same seed. No seed: fresh entropy."""
+    if seed is None:
+        return np.random.default_rng()
+    return np.random.default_rng(seed if index == 0 else np.random.SeedSequence(seed, spawn_key=(index,)))
+
+
+def new_job(backend, limits, prompts, per_prompt, make_choice):
+    """A Job of len(prompts) × per_prompt choices; make_choice(job, index) builds each."""
+    job = Job(prompts, [], time.monotonic() + limits.time_limit)
+    job.choices = [make_choice(job, index) for index in range(len(prompts) * per_prompt)]
+    for choice in job.choices:
+        choice.pieces = backend.pieces
+    return job
+
+
+async def submit(engine, job):
+    job.loop, job.wake = asyncio.get_running_loop(), asyncio.Event()
+    engine.submit(job)
+
+
+async def next_wake(job):
+    """Wait until the engine has something for this job; clear the flag before the caller drains."""
+    await job.wake.wait()
+    job.wake.clear()
+    job.flagged = False
+
+
+async def finished(job, request):
+    """Wait for the whole job; a client that goes away cancels it (the engine drops it next step)."""
+    try:
+        while not job.done:
+            try:
+                await asyncio.wait_for(next_wake(job), POLL_DISCONNECT)
+            except TimeoutError:
+                if await request.is_disconnected():
+                    return
+    finally:
+        if not job.done:
+            job.cancel()
+    if job.error:
+        raise job.error

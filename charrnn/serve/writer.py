@@ -1,0 +1,78 @@
+"""torch-rnn-server's API, for rnn-writer: `GET /` (JSON status) and `GET /generate`.
+
+    GET /generate?start_text=<encodeURIComponent(text)>&n=5
+    → {"start_text": <the value as the client sent it, still percent-encoded>,
+       "completions": ["...", ...], "time": "0.42"}
+
+The client decodes the echo and ignores the reply unless it equals its own text, and on a
+first request pastes completions[0] into the document, so the echo is the raw query value
+and `completions` is never empty: each is a non-blank continuation that ends at a sentence
+end (more than 3 words, then . ! or ?) or at MAX_CHARS, drawn at a random temperature from
+TEMPERATURES as torch-rnn-server drew them. Errors are `{"message": ...}` (and OpenAI's
+`error`), which the client shows to its user.
+"""
+
+import random
+import time
+from urllib.parse import unquote_plus
+
+from starlette.responses import JSONResponse
+
+from .errors import ApiError
+from .jobs import finished, generator, new_job, sampling, submit
+from .streams import Choice, SentenceEnd
+
+MAX_N, MAX_CHARS, ATTEMPTS = 10, 140, 3
+TEMPERATURES = (0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def raw_query_value(request, name):
+    """The value of `name` exactly as it stands in the query string (not decoded)."""
+    for pair in request.scope["query_string"].decode("latin-1").split("&"):
+        key, _, value = pair.partition("=")
+        if unquote_plus(key) == name:
+            return value
+    return None
+
+
+def status(request):
+    backend = request.app.state.service.backend
+    return JSONResponse({"status": "ok", "model": backend.model_id,
+                         "message": f"charrnn is serving {backend.model_id}; ask /generate?start_text=...&n=5"})
+
+
+async def generate(request):
+    try:
+        return await _generate(request)
+    except ApiError as e:
+        return e.response(top_level_message=True)
+
+
+async def _generate(request):
+    service, started = request.app.state.service, time.perf_counter()
+    raw = raw_query_value(request, "start_text")
+    n = request.query_params.get("n", "1")
+    if not n.isdigit() or not 1 <= int(n) <= MAX_N:
+        raise ApiError(400, f"n must be an integer from 1 to {MAX_N}, got {n!r}", param="n")
+    start_text = service.backend.known_only(request.query_params.get("start_text", ""))[-service.limits.max_prompt:]
+    completions = []
+    for _ in range(ATTEMPTS):  # torch-rnn-server retried without bound; a model that never ends a sentence hung it
+        texts = await _sentences(request, service, start_text, int(n) - len(completions))
+        completions += [t for t in texts if t.strip()]
+        if len(completions) == int(n):
+            break
+    if not completions:
+        raise ApiError(503, "the model produced only blank text; try again or type more", "blank_completions")
+    return JSONResponse({"start_text": raw or "", "completions": completions,
+                         "time": f"{time.perf_counter() - started:.2f}"})
+
+
+async def _sentences(request, service, start_text, count):
+    def make_choice(job, index):
+        options = sampling(random.choice(TEMPERATURES))
+        return Choice(index, job, options, generator(None, index), MAX_CHARS, SentenceEnd())
+
+    job = new_job(service.backend, service.limits, [start_text], count, make_choice)
+    await submit(service.engine, job)
+    await finished(job, request)
+    return [choice.text for choice in job.choices]

@@ -1,0 +1,76 @@
+"""A `charrnn serve` in a subprocess for the serve tests, on a checkpoint built by hand.
+
+    with Server(checkpoint, "--max-streams", "2") as server:
+        httpx.get(server.url + "/health")
+
+The model's weights are random: the tests check the plumbing (what reaches the client, in
+what shape, in what order), and compare the server's text with `charrnn sample`'s.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from charrnn.checkpoint import Checkpoint, save_checkpoint
+from charrnn.config import make_config
+from charrnn.model import init_params, init_state
+from charrnn.optim import OPTIMIZERS
+from charrnn.vocab import Vocab
+
+ALPHABET = "\n !&',-./:;<>?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+STARTUP = 60  # seconds: a cold numba cache compiles the kernels first
+
+
+def make_checkpoint(path, dtype="float32", hidden_size=32, num_layers=2, seed=0, alphabet=ALPHABET):
+    """A random-weight LSTM over `alphabet`, saved at `path`; its head is scaled up so the text is varied."""
+    config = make_config({"cell": "lstm", "hidden_size": hidden_size, "num_layers": num_layers, "dtype": dtype,
+                          "batch_size": 4, "seq_length": 16})
+    vocab = Vocab(sorted({ord(c) for c in alphabet}))
+    params = init_params(config, vocab.size, np.random.default_rng(seed))
+    params["head.W"] *= 4
+    slots = {k: {s: np.zeros_like(v) for s in OPTIMIZERS[config.optimizer].slots_for(config)} for k, v in params.items()}
+    meta = {"step": 0, "epoch": 0, "window": 0, "best_val": None}
+    save_checkpoint(path, Checkpoint(config, vocab, params, slots, init_state(config, config.batch_size), meta))
+    return path
+
+
+class Server:
+    """`python -m charrnn serve --port 0 ...` until the `with` block ends (then SIGTERM)."""
+
+    def __init__(self, checkpoint, *flags):
+        self.args = [sys.executable, "-m", "charrnn", "serve", "--checkpoint", str(checkpoint), "--port", "0", *flags]
+
+    def __enter__(self):
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+        self.process = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        deadline, lines = time.monotonic() + STARTUP, []
+        while time.monotonic() < deadline:
+            line = self.process.stderr.readline()
+            lines.append(line)
+            match = re.match(r"Listening on (http://\S+)", line)
+            if match:
+                self.url = match.group(1)
+                return self
+            if not line and self.process.poll() is not None:
+                break
+        self.process.kill()
+        raise RuntimeError(f"the server did not start: {''.join(lines)}")
+
+    def stop(self, timeout=15):
+        """SIGTERM; returns (exit status, rest of stderr)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            _, err = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            _, err = self.process.communicate()
+        return self.process.returncode, err
+
+    def __exit__(self, *exc):
+        self.stop()
