@@ -165,6 +165,15 @@ BAD_INPUTS = [  # (name, argv with {placeholders}, expected message fragment)
     ("time empty", [*TRAIN, "--time", ""], "is not a duration"),
     ("max-time bad unit", [*TRAIN, "--max-time", "10q"], "must be a duration such as 90s"),
     ("max-time negative", [*TRAIN, "--max-time", "-5"], "must be a duration such as 90s"),
+    ("init-from not a run", [*TRAIN, "--init-from", "{corpus}"], "--init-from"),
+    ("init-from missing", [*TRAIN, "--init-from", "nope"], "--init-from nope: no such checkpoint"),
+    ("init-from with resume", [*TRAIN, "--init-from", "{trained}", "--resume", "{trained}"], "give one of them"),
+    ("init-from other shape", ["train", "{corpus}", "--init-from", "{trained}", "--hidden-size", "512"],
+     "--hidden-size 512 contradicts --init-from"),
+    ("init-from other cell", ["train", "{corpus}", "--init-from", "{trained}", "--cell", "gru"],
+     "--cell gru contradicts --init-from"),
+    ("keep-eval without init-from", [*TRAIN, "--keep-eval", "{corpus}"], "needs --init-from"),
+    ("keep-eval outside the vocab", [*TRAIN, "--init-from", "{trained}", "--keep-eval", "bin.dat"], "--keep-eval"),
 ]
 
 
