@@ -7,7 +7,7 @@ CORPUS ?= $(DEFAULT_CORPUS)
 SHARED_CORPUS := ../shared/corpora/tiny-shakespeare.txt
 CORPUS_URL := https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt
 
-.PHONY: install test demo bench bench-torch bench-quality bench-zero-state clean
+.PHONY: install test demo bench bench-torch bench-quality bench-zero-state bench-finetune clean
 
 install: $(VENV)/.installed
 
@@ -53,6 +53,11 @@ ZERO_STATE_CORPUS ?= ../shared/corpora/warpeace.txt
 ZERO_STATE_TIME ?= 30m
 bench-zero-state: install
 	$(BIN)/python benchmarks/zero_state.py $(ZERO_STATE_CORPUS) --time $(ZERO_STATE_TIME) $(BENCH_ARGS)
+
+# Fine-tuning a 2x256 tiny-shakespeare model on 200 KB of War and Peace against training from
+# scratch, at equal steps, one thread (docs/finetune.md; about 30 minutes).
+bench-finetune: install
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python benchmarks/finetune.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache checkpoints/demo checkpoints/cache
