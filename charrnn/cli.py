@@ -203,6 +203,24 @@ def checkpoint_option(command):
                         help="Checkpoint file or run directory [default: newest under ./checkpoints].")(command)
 
 
+def repetition_options(command):
+    """The controls against repetitive text, which sampling and --beam share."""
+    for decls, kwargs in reversed([
+            (["--no-repeat-ngram"], dict(type=int, metavar="N", help="No character N-gram twice in one output.")),
+            (["--repetition-penalty"], dict(type=float, default=1.0, show_default=True, metavar="P",
+                                            help="CTRL's: lower the logits of characters seen in the last "
+                                                 "--repetition-window characters (divided by P, or times P when "
+                                                 "negative); 1 = off.")),
+            (["--repetition-window"], dict(type=int, default=20, show_default=True,
+                                           help="Characters --repetition-penalty looks back over, the seed's "
+                                                "included."))]):
+        command = click.option(*decls, **kwargs)(command)
+    return command
+
+
+SAMPLING_ONLY = ("temperature", "top_k", "top_p", "greedy", "random_seed")  # a search has no use for them
+
+
 @cli.command()
 @checkpoint_option
 @click.option("--seed", help="Text that primes the model; '-' reads it from stdin [default: a newline, not echoed].")
@@ -218,24 +236,47 @@ def checkpoint_option(command):
 @click.option("--stop", default="", help="End each sample before the first occurrence of this text.")
 @click.option("--no-echo-seed", is_flag=True, help="Leave the seed out of the output.")
 @click.option("--logprob", is_flag=True, help="Report each sample's log-probability on stderr.")
+@click.option("--beam", type=int, metavar="K", help="Beam search instead of sampling: keep the K likeliest "
+              "continuations at every character and write the best (--num-samples M: the M best, best first). "
+              "Nothing is written until the search ends, since only then is the best known.")
+@click.option("--length-penalty", type=float, default=1.0, show_default=True,
+              help="With --beam and --stop: rank beams by log-probability / length^this (1: per character, "
+                   "0: the total).")
+@repetition_options
 def sample(checkpoint, seed, n, temperature, top_k, top_p, greedy, random_seed, num_samples, separator, stop,
-           no_echo_seed, logprob):
+           no_echo_seed, logprob, beam, length_penalty, **repetition):
     """Generate text from a trained model to stdout."""
-    import numpy as np
-
-    from .sample import SampleOptions, Sampler
-
     ck = load_checkpoint(find_checkpoint(checkpoint))
     kernels_ready(ck.config)
     echo = not no_echo_seed and seed is not None
+    seed = read_seed(seed, ck.vocab)
+    stop, separator = unescape(stop, "--stop"), unescape(separator, "--separator")
+    if beam is not None:
+        from .beam import BeamOptions
+
+        options = BeamOptions(beam, n, num_samples, stop, length_penalty, **repetition)
+        return write_beams(ck, checkpoint, seed, echo, options, separator, logprob)
+    from .sample import SampleOptions
+
+    options = SampleOptions(n, temperature, top_k, top_p, greedy, num_samples, stop, echo, separator, **repetition)
+    write_samples(ck, checkpoint, seed, options, random_seed, logprob)
+
+
+def read_seed(seed, vocab):
+    """The seed as bytes: from stdin ('-'), the vocab's default, or the bytes the user typed,
+    even if they are not valid UTF-8 (then the vocab refuses them)."""
     if seed == "-":
-        seed = sys.stdin.buffer.read()
-    elif seed is None:
-        seed = ck.vocab.default_seed()
-    else:  # the bytes the user typed, even if they are not valid UTF-8 (then the vocab refuses them)
-        seed = seed.encode("utf-8", "surrogateescape")
-    options = SampleOptions(n, temperature, top_k, top_p, greedy, num_samples, unescape(stop, "--stop"), echo,
-                            unescape(separator, "--separator"))
+        return sys.stdin.buffer.read()
+    if seed is None:
+        return vocab.default_seed()
+    return seed.encode("utf-8", "surrogateescape")
+
+
+def write_samples(ck, checkpoint, seed, options, random_seed, logprob):
+    import numpy as np
+
+    from .sample import Sampler
+
     fresh = random_seed is None
     if fresh:
         random_seed = int(np.random.SeedSequence().generate_state(1)[0])
@@ -255,8 +296,31 @@ def sample(checkpoint, seed, n, temperature, top_k, top_p, greedy, random_seed, 
         return
     if logprob:
         for k, (nats, chars) in enumerate(zip(sampler.logprob, sampler.chars)):
-            click.echo(f"sample {k}: log-probability {nats:.4f} nats, {-nats / chars / math.log(2):.4f} "
-                       f"bits/char over {chars} chars", err=True)
+            say_logprob("sample", k, nats, chars)
+
+
+def write_beams(ck, checkpoint, seed, echo, options, separator, logprob):
+    """`sample --beam`: the search, then each beam written, best first, behind the separator."""
+    from .beam import beam_search
+
+    explicit = [f"--{name.replace('_', '-')}" for name in SAMPLING_ONLY
+                if click.get_current_context().get_parameter_source(name).name != "DEFAULT"]
+    if explicit:
+        raise click.UsageError(f"{', '.join(explicit)} means nothing to a beam search, which takes the likeliest "
+                               "text; leave it out, or sample without --beam")
+    beams = beam_search(ck.weights, ck.config, ck.vocab, seed, options)
+    say_source(ck, checkpoint)
+    prefix = ck.vocab.decode_bytes(ck.vocab.encode(seed)[0]) if echo else b""
+    sys.stdout.buffer.write(separator.join(prefix + beam.text for beam in beams))
+    sys.stdout.buffer.flush()
+    if logprob:
+        for k, beam in enumerate(beams):
+            say_logprob("beam", k, beam.logprob, len(beam.ids))
+
+
+def say_logprob(what, k, nats, chars):
+    click.echo(f"{what} {k}: log-probability {nats:.4f} nats, {-nats / chars / math.log(2):.4f} bits/char over "
+               f"{chars} chars", err=True)
 
 
 @cli.command(name="eval")
