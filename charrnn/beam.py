@@ -112,11 +112,10 @@ class _Search:
         model = log_softmax(logits)
         search = log_softmax(controlled_logits(logits, self.history, self.options, B)) if self.controls else model
         candidates = (self.scores[:, None] + search).ravel()  # (B·V,)
-        order = np.lexsort((np.arange(B * V), -search.ravel(), -candidates))
-        keep = self._survivors(order, candidates, model)
-        if not keep:
+        keep = self._survivors(self._best_first(candidates, search.ravel()), candidates, model)
+        if not len(keep):
             return False
-        parents, tokens = np.divmod(np.array(keep), V)
+        parents, tokens = np.divmod(keep, V)
         self.state = [tuple(s[parents] for s in layer) for layer in state]
         self.history.reorder(parents)
         self.history.append(tokens)
@@ -124,21 +123,34 @@ class _Search:
         self.logprob = self.logprob[parents] + model[parents, tokens]
         return True
 
+    def _best_first(self, candidates, last):
+        """The flat indices of the finite candidates that could be among the best `width`
+        (2·width of them, and any tied with the last), best first: ties to the likelier last
+        character, then to the lower index."""
+        candidates = np.where(np.isnan(candidates), -np.inf, candidates)  # a beam with no character left
+        count = min(2 * self.options.width, len(candidates))
+        threshold = np.partition(candidates, len(candidates) - count)[len(candidates) - count]
+        top = np.flatnonzero((candidates >= threshold) & (candidates > -np.inf))
+        return top[np.lexsort((top, -last[top], -candidates[top]))]
+
     def _survivors(self, order, candidates, model):
-        """The best `width` candidates (flat indices) that go on; those that complete the stop
-        string go to `finished` instead."""
-        V, width, keep = self.vocab.size, self.options.width, []
-        for flat in order:
-            if len(keep) == width or not np.isfinite(candidates[flat]):
-                break
+        """The best `width` candidates (flat indices, `order` best first) that go on. Those that
+        complete the stop string go to `finished` instead, when among the best `width`."""
+        width = self.options.width
+        if not self.options.stop:
+            return order[:width]
+        V, keep = self.vocab.size, []
+        for rank, flat in enumerate(order):
             parent, token = divmod(int(flat), V)
-            if self.options.stop and self._completes_stop(parent, token):
+            if not self._completes_stop(parent, token):
+                keep.append(int(flat))
+            elif rank < width:
                 ids = np.append(self.history.continuation()[parent], token)
                 logprob = self.logprob[parent] + model[parent, token]
                 self.finished.append(self._finished(ids, logprob, candidates[flat]))
-            else:
-                keep.append(int(flat))
-        return keep
+            if len(keep) == width:
+                break
+        return np.array(keep, np.int64)
 
     def _completes_stop(self, parent, token):
         """Whether beam `parent` followed by `token` ends with its first occurrence of the stop string."""
