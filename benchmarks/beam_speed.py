@@ -8,10 +8,9 @@ weights learned, so the model is drawn at random (tiny-shakespeare's 65 symbols)
 """
 
 import argparse
-import statistics
-import time
 
 import numpy as np
+from bench import timed
 
 from charrnn.beam import BeamOptions, beam_search
 from charrnn.config import make_config
@@ -22,23 +21,13 @@ from charrnn.vocab import Vocab
 VOCAB = Vocab(range(32, 97))  # 65 symbols, as tiny-shakespeare's
 
 
-def median_seconds(fn, repeats=3):
-    fn()  # warm-up: kernels, caches
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def beam_speed(n=2000, width=8, hidden_size=256):
     """(greedy chars/s, beam chars/s) for `n` characters of output."""
     config = make_config({"cell": "lstm", "hidden_size": hidden_size, "num_layers": 2})
     params = init_params(config, VOCAB.size, np.random.default_rng(0))
     greedy = SampleOptions(n=n, greedy=True, echo_seed=False)
-    greedy_s = median_seconds(lambda: b"".join(Sampler(params, config, VOCAB, "A", greedy, np.random.default_rng(0))))
-    beam_s = median_seconds(lambda: beam_search(params, config, VOCAB, "A", BeamOptions(width=width, n=n)))
+    greedy_s = timed(lambda: b"".join(Sampler(params, config, VOCAB, "A", greedy, np.random.default_rng(0))), 3)
+    beam_s = timed(lambda: beam_search(params, config, VOCAB, "A", BeamOptions(width=width, n=n)), 3)
     return n / greedy_s, n / beam_s
 
 
