@@ -147,7 +147,7 @@ class _Search:
             elif rank < width:
                 ids = np.append(self.history.continuation()[parent], token)
                 logprob = self.logprob[parent] + model[parent, token]
-                self.finished.append(self._finished(ids, logprob, candidates[flat]))
+                self.finished.append(self._as_beam(ids, logprob, candidates[flat]))
             if len(keep) == width:
                 break
         return np.array(keep, np.int64)
@@ -158,14 +158,15 @@ class _Search:
         tail = self.history.continuation()[parent, max(0, self.history.length - len(stop) + 1):]
         return stop in b"".join([self.pieces[i] for i in tail]) + self.pieces[token]
 
-    def _finished(self, ids, logprob, score):
+    def _as_beam(self, ids, logprob, score):
+        """A Beam of continuation `ids`, its text cut before the stop string."""
         text = b"".join([self.pieces[i] for i in ids])
         cut = text.find(self.options.stop) if self.options.stop else -1
         return Beam(ids, text[:cut] if cut >= 0 else text, float(logprob),
                     float(score) / len(ids) ** self.options.length_penalty)
 
     def _beam(self, b):
-        return self._finished(self.history.continuation()[b].copy(), self.logprob[b], self.scores[b])
+        return self._as_beam(self.history.continuation()[b].copy(), self.logprob[b], self.scores[b])
 
     def settled(self):
         """Enough beams have finished, and no live one ranks above the worst of the best of them."""
