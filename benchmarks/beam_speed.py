@@ -3,11 +3,15 @@
 Issue 27's target: `sample --beam 8` at no less than a third of `--greedy`'s characters a
 second, which holds when the 8 beams step as one batch. Speed does not depend on what the
 weights learned, so the model is drawn at random (tiny-shakespeare's 65 symbols).
+On a busy machine run it with OPENBLAS_NUM_THREADS=1: OpenBLAS splits the beams' 8-row
+products over its threads, which then wait on each other (measured 3-4x slower on 2 busy
+cores), while greedy's one-row products stay on one thread either way.
 
     python benchmarks/beam_speed.py [--n 2000] [--width 8]
 """
 
 import argparse
+import os
 
 import numpy as np
 from bench import timed
@@ -38,7 +42,8 @@ def main(args=None):
     args = parser.parse_args(args)
     greedy, beam = beam_speed(args.n, args.width)
     print(f"2x256 LSTM, {args.n:,} characters: greedy {greedy:,.0f} chars/s, beam {args.width} {beam:,.0f} chars/s "
-          f"({beam / greedy:.2f} of greedy's; the target is >= 0.33)")
+          f"({beam / greedy:.2f} of greedy's; the target is >= 0.33), "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '(all cores)')}")
 
 
 if __name__ == "__main__":

@@ -116,7 +116,7 @@ class _Search:
         if not len(keep):
             return False
         parents, tokens = np.divmod(keep, V)
-        self.state = [tuple(s[parents] for s in layer) for layer in state]
+        self.state = [tuple(s.take(parents, axis=0) for s in layer) for layer in state]
         self.history.reorder(parents)
         self.history.append(tokens)
         self.scores, self.ids = candidates[keep], tokens
@@ -127,7 +127,8 @@ class _Search:
         """The flat indices of the finite candidates that could be among the best `width`
         (2·width of them, and any tied with the last), best first: ties to the likelier last
         character, then to the lower index."""
-        candidates = np.where(np.isnan(candidates), -np.inf, candidates)  # a beam with no character left
+        if self.controls:  # a beam with no character left scores NaN
+            candidates = np.where(np.isnan(candidates), -np.inf, candidates)
         count = min(2 * self.options.width, len(candidates))
         threshold = np.partition(candidates, len(candidates) - count)[len(candidates) - count]
         top = np.flatnonzero((candidates >= threshold) & (candidates > -np.inf))
