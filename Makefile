@@ -7,7 +7,7 @@ CORPUS ?= $(DEFAULT_CORPUS)
 SHARED_CORPUS := ../shared/corpora/tiny-shakespeare.txt
 CORPUS_URL := https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt
 
-.PHONY: install test demo bench bench-torch bench-quality bench-zero-state bench-export bench-serve clean
+.PHONY: install test demo bench bench-torch bench-quality bench-zero-state bench-export bench-serve bench-finetune clean
 
 install: $(VENV)/.installed
 
@@ -62,6 +62,11 @@ bench-export: install
 bench-serve: install
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[serve,test]'
 	$(BIN)/python benchmarks/serve_load.py $(BENCH_ARGS)
+
+# Fine-tuning a 2x256 tiny-shakespeare model on 200 KB of War and Peace against training from
+# scratch, at equal steps, one thread (docs/finetune.md; about 30 minutes).
+bench-finetune: install
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python benchmarks/finetune.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache checkpoints/demo checkpoints/cache

@@ -147,6 +147,7 @@ def main():
     parser.add_argument("--corpus-scale", action="store_true", help="the 200 MB corpus benchmark instead")
     parser.add_argument("--parallel", action="store_true", help="the data-parallel (mpiexec) benchmark instead")
     parser.add_argument("--cell-order", action="store_true", help="per-step learning of rnn, lstm, gru instead")
+    parser.add_argument("--beam-speed", action="store_true", help="sample --beam 8 against --greedy alone")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -161,6 +162,9 @@ def main():
     if args.cell_order:
         from cell_order import main as cell_order_main
         return cell_order_main(args)
+    from beam_speed import main as beam_speed_main
+    if args.beam_speed:
+        return beam_speed_main([])
     if not Path(args.corpus).is_file():
         sys.exit(f"no corpus at {args.corpus}; pass --corpus PATH")
     print(f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, numpy {np.__version__}, "
@@ -171,6 +175,7 @@ def main():
         print(f"  {name}: {results[-1].get('train', 0):,.0f} train chars/s {results[-1].get('error', '')}",
               file=sys.stderr, flush=True)
     print(table(results))
+    beam_speed_main([])
     if args.json:
         Path(args.json).write_text(json.dumps({"results": results}, indent=2))
 

@@ -19,6 +19,7 @@ import codecs
 import numpy as np
 
 from .batches import EVAL_WINDOW
+from .beam import BeamOptions, beam_search
 from .checkpoint import find_checkpoint, load_checkpoint
 from .errors import CharrnnError
 from .evaluation import encode_for_scoring, eval_log_probs, score_text
@@ -73,14 +74,30 @@ class Model:
                        np.random.default_rng(seed), make_clamp(self.config, clamp))
 
     def generate(self, prime="", n=200, temperature=1.0, top_k=None, top_p=1.0, stop=None, seed=None,
-                 greedy=False, clamp=None):
+                 greedy=False, clamp=None, beam=None, length_penalty=1.0):
         """An iterator of the text that follows `prime` ("" = the default seed), in chunks as
         it is generated: `n` characters (0 = without end), ending early before `stop`.
         Sampling as `charrnn sample` (temperature, then top-k, then top-p; greedy takes the
         likeliest); with `seed`, prime + "".join(...) equals `charrnn sample --seed PRIME
-        --random-seed SEED`'s output. The prime is not repeated. Options are checked here."""
-        options = SampleOptions(n, temperature, top_k, top_p, greedy, 1, _as_bytes(stop or b""), echo_seed=False)
+        --random-seed SEED`'s output. The prime is not repeated. Options are checked here.
+        With `beam` K, the likeliest text a K-wide beam search finds, as `sample --beam K`,
+        in one chunk at the end (only then is the best known)."""
+        stop = _as_bytes(stop or b"")
+        if beam is not None:
+            if (temperature, top_k, top_p, greedy, seed) != (1.0, None, 1.0, False, None):
+                raise CharrnnError("beam search takes the likeliest text: temperature, top_k, top_p, greedy and "
+                                   "seed mean nothing to it")
+            best = self.beams(prime or None, BeamOptions(beam, n, 1, stop, length_penalty), clamp)[0]
+            return iter([best.text.decode("utf-8", "replace")])
+        options = SampleOptions(n, temperature, top_k, top_p, greedy, 1, stop, echo_seed=False)
         return _decoded(self.sampler(prime or None, options, seed, clamp))
+
+    def beams(self, prime=None, options=BeamOptions(), clamp=None):
+        """The beam search behind `sample --beam`: options.num_beams Beams (.ids, .text bytes,
+        .logprob), best first; prime None is the vocab's default seed."""
+        prime = self.vocab.default_seed() if prime is None else prime
+        return beam_search(self.params, self.config, self.vocab, _as_bytes(prime), options,
+                           make_clamp(self.config, clamp))
 
     def samples(self, prime="", num_samples=2, n=200, temperature=1.0, top_k=None, top_p=1.0, stop=None, seed=None,
                 greedy=False, clamp=None):

@@ -98,14 +98,22 @@ def cli():
               help="Where checkpoints go [default: checkpoints/NAME-TIME].")
 @click.option("--resume", type=click.Path(), help="Continue the run in this directory (or checkpoint file).")
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --run-dir.")
-@click.option("--allow-corpus-change", is_flag=True, help="With --resume, fine-tune on text that differs.")
+@click.option("--allow-corpus-change", is_flag=True, help="With --resume, continue the run on text that differs "
+              "(its characters must all be in the run's vocab; --init-from takes any text).")
+@click.option("--init-from", metavar="RUN", help="Fine-tune: a new run from RUN's weights (its best.npz, or a "
+              "checkpoint file) and model shape, with a fresh optimizer and schedule; the vocab grows by the new "
+              "text's characters.")
+@click.option("--keep-eval", "keep_files", multiple=True, metavar="FILE",
+              help="With --init-from, also report the loss on this old text at every evaluation [default: the "
+                   "parent's validation sample, when its corpus is at hand].")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Where encoded corpora are cached.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @click.option("--time", "budget", metavar="DURATION",
               help="A complete plan for this budget (90s, 10m, 1h): model size and recipe measured on this machine; "
                    "explicit settings win.")
 @config_options
-def train(paths, config_path, run_dir, resume, overwrite, allow_corpus_change, cache_dir, quiet, budget, **flags):
+def train(paths, config_path, run_dir, resume, overwrite, allow_corpus_change, init_from, keep_files, cache_dir, quiet,
+          budget, **flags):
     """Train on PATHS (files, directories or globs); prints the run directory.
 
     Under `mpiexec -n K` the K ranks train one model together (see docs/parallel.md).
@@ -114,6 +122,11 @@ def train(paths, config_path, run_dir, resume, overwrite, allow_corpus_change, c
     from .runs import cache_for, default_run_dir, run_training
 
     flags = {k: v for k, v in flags.items() if v is not None}
+    parent = fine_tuning(init_from, resume, keep_files)
+    if parent:
+        from .finetune import parent_flags
+
+        flags = parent_flags(parent, config_path, flags, init_from)
     checkpoint = load_checkpoint(find_checkpoint(resume, prefer="latest.npz")) if resume else None
     config = load_config(config_path, flags, base=checkpoint.config if checkpoint else None)
     if budget is not None and checkpoint:
@@ -124,12 +137,13 @@ def train(paths, config_path, run_dir, resume, overwrite, allow_corpus_change, c
         from .plan import plan_run
 
         cache = cache_for(run_dir or default_run_dir(list(paths)), cache_dir)
-        config, reason, corpus = plan_run(list(paths), config_path, flags, budget, cache, reducer, quiet)
+        config, reason, corpus = plan_run(list(paths), config_path, flags, budget, cache, reducer, quiet,
+                                          parent.vocab if parent else None)
         if reason and reducer.is_root and not (quiet and budget is None):  # a plan asked for is always shown
             click.echo(reason, err=True)
     with stop_requests() as stop:
         summary = run_training(list(paths), config, run_dir, checkpoint, overwrite, allow_corpus_change, cache_dir,
-                               quiet, stop, reducer, reason, corpus)
+                               quiet, stop, reducer, reason, corpus, parent, keep_files)
     if stop:
         raise Interrupted(stop[0], summary["step"], os.path.join(summary["run_dir"], "latest.npz"))
     if reducer.is_root:
@@ -140,6 +154,20 @@ def train(paths, config_path, run_dir, resume, overwrite, allow_corpus_change, c
         click.echo(f"step {summary['step']}{early}: {best}{summary['chars_per_second']:,.0f} chars/s{ranks}"
                    f"{_last_far_above_best(summary)}", err=True)
         click.echo(summary["run_dir"])
+
+
+def fine_tuning(init_from, resume, keep_files):
+    """The parent checkpoint of a fine-tuned run (--init-from), or None."""
+    if init_from and resume:
+        raise click.UsageError("--init-from starts a new run from a parent's weights and --resume continues a run; "
+                               "give one of them")
+    if keep_files and not init_from:
+        raise click.UsageError("--keep-eval reports a fine-tuned run's loss on old text; it needs --init-from")
+    if not init_from:
+        return None
+    from .finetune import load_parent
+
+    return load_parent(init_from)
 
 
 FAR_ABOVE_BEST = 0.02  # nats/char: a last validation this far above the best is worth a word
@@ -188,6 +216,24 @@ def checkpoint_argument(command):
     return click.argument("checkpoint_argument", metavar="[CHECKPOINT]", required=False)(checkpoint_option(either))
 
 
+def repetition_options(command):
+    """The controls against repetitive text, which sampling and --beam share."""
+    for decls, kwargs in reversed([
+            (["--no-repeat-ngram"], dict(type=int, metavar="N", help="No character N-gram twice in one output.")),
+            (["--repetition-penalty"], dict(type=float, default=1.0, show_default=True, metavar="P",
+                                            help="CTRL's: lower the logits of characters seen in the last "
+                                                 "--repetition-window characters (divided by P, or times P when "
+                                                 "negative); 1 = off.")),
+            (["--repetition-window"], dict(type=int, default=20, show_default=True,
+                                           help="Characters --repetition-penalty looks back over, the seed's "
+                                                "included."))]):
+        command = click.option(*decls, **kwargs)(command)
+    return command
+
+
+SAMPLING_ONLY = ("temperature", "top_k", "top_p", "greedy", "random_seed")  # a search has no use for them
+
+
 @cli.command()
 @checkpoint_option
 @click.option("--seed", help="Text that primes the model; '-' reads it from stdin [default: a newline, not echoed].")
@@ -205,28 +251,52 @@ def checkpoint_argument(command):
 @click.option("--logprob", is_flag=True, help="Report each sample's log-probability on stderr.")
 @click.option("--clamp", "clamps", multiple=True, metavar="LAYER:KIND:INDEX=VALUE",
               help="Hold a unit of the state (KIND h or c) at VALUE at every step, e.g. 0:c:12=1.0; repeatable.")
+@click.option("--beam", type=int, metavar="K", help="Beam search instead of sampling: keep the K likeliest "
+              "continuations at every character and write the best (--num-samples M: the M best, best first). "
+              "Nothing is written until the search ends, since only then is the best known.")
+@click.option("--length-penalty", type=float, default=1.0, show_default=True,
+              help="With --beam and --stop: rank beams by log-probability / length^this (1: per character, "
+                   "0: the total).")
+@repetition_options
 def sample(checkpoint, seed, n, temperature, top_k, top_p, greedy, random_seed, num_samples, separator, stop,
-           no_echo_seed, logprob, clamps):
+           no_echo_seed, logprob, clamps, beam, length_penalty, **repetition):
     """Generate text from a trained model to stdout."""
-    import numpy as np
-
     from .api import load
     from .hooks import parse_clamps
-    from .sample import SampleOptions
 
     model = load(checkpoint)
     kernels_ready(model.config)
     echo = not no_echo_seed and seed is not None
+    seed = read_seed(seed, model.vocab)
+    stop, separator, clamp = unescape(stop, "--stop"), unescape(separator, "--separator"), parse_clamps(clamps)
+    if beam is not None:
+        from .beam import BeamOptions
+
+        options = BeamOptions(beam, n, num_samples, stop, length_penalty, **repetition)
+        return write_beams(model, checkpoint, seed, echo, options, separator, logprob, clamp)
+    from .sample import SampleOptions
+
+    options = SampleOptions(n, temperature, top_k, top_p, greedy, num_samples, stop, echo, separator, **repetition)
+    write_samples(model, checkpoint, seed, options, random_seed, logprob, clamp)
+
+
+def read_seed(seed, vocab):
+    """The seed as bytes: from stdin ('-'), the vocab's default, or the bytes the user typed,
+    even if they are not valid UTF-8 (then the vocab refuses them)."""
     if seed == "-":
-        seed = sys.stdin.buffer.read()
-    elif seed is not None:  # the bytes the user typed, even if they are not valid UTF-8 (then the vocab refuses them)
-        seed = seed.encode("utf-8", "surrogateescape")
-    options = SampleOptions(n, temperature, top_k, top_p, greedy, num_samples, unescape(stop, "--stop"), echo,
-                            unescape(separator, "--separator"))
+        return sys.stdin.buffer.read()
+    if seed is None:
+        return vocab.default_seed()
+    return seed.encode("utf-8", "surrogateescape")
+
+
+def write_samples(model, checkpoint, seed, options, random_seed, logprob, clamp):
+    import numpy as np
+
     fresh = random_seed is None
     if fresh:
         random_seed = int(np.random.SeedSequence().generate_state(1)[0])
-    sampler = model.sampler(seed, options, random_seed, parse_clamps(clamps))
+    sampler = model.sampler(seed, options, random_seed, clamp)
     say_source(model.checkpoint, checkpoint)  # only once the options and seed text are known to be good
     if fresh:
         click.echo(f"random seed: {random_seed}", err=True)
@@ -242,8 +312,30 @@ def sample(checkpoint, seed, n, temperature, top_k, top_p, greedy, random_seed, 
         return
     if logprob:
         for k, (nats, chars) in enumerate(zip(sampler.logprob, sampler.chars)):
-            click.echo(f"sample {k}: log-probability {nats:.4f} nats, {-nats / chars / math.log(2):.4f} "
-                       f"bits/char over {chars} chars", err=True)
+            say_logprob("sample", k, nats, chars)
+
+
+def write_beams(model, checkpoint, seed, echo, options, separator, logprob, clamp):
+    """`sample --beam`: the search, then each beam written, best first, behind the separator."""
+    explicit = [f"--{name.replace('_', '-')}" for name in SAMPLING_ONLY
+                if click.get_current_context().get_parameter_source(name).name != "DEFAULT"]
+    if explicit:
+        raise click.UsageError(f"{', '.join(explicit)} means nothing to a beam search, which takes the likeliest "
+                               "text; leave it out, or sample without --beam")
+    beams = model.beams(seed, options, clamp)
+    say_source(model.checkpoint, checkpoint)
+    vocab = model.vocab
+    prefix = vocab.decode_bytes(vocab.encode(seed)[0]) if echo else b""
+    sys.stdout.buffer.write(separator.join(prefix + beam.text for beam in beams))
+    sys.stdout.buffer.flush()
+    if logprob:
+        for k, beam in enumerate(beams):
+            say_logprob("beam", k, beam.logprob, len(beam.ids))
+
+
+def say_logprob(what, k, nats, chars):
+    click.echo(f"{what} {k}: log-probability {nats:.4f} nats, {-nats / chars / math.log(2):.4f} bits/char over "
+               f"{chars} chars", err=True)
 
 
 @cli.command(name="eval")

@@ -105,13 +105,14 @@ def _steps(budget, step_seconds):
     return int(budget * (1 - EVAL_SHARE) / (step_seconds * STEP_MARGIN))
 
 
-def plan_run(paths, config_path, flags, budget, cache_dir, reducer=SINGLE, quiet=False):
+def plan_run(paths, config_path, flags, budget, cache_dir, reducer=SINGLE, quiet=False, parent_vocab=None):
     """(config, reason, corpus) for a new run: with a `budget`, the measured plan; without, the
     defaults with dropout scaled to the corpus; layer norm for either where `layer_norm_for`
     says it pays. Either sits under the user's YAML and flags,
     which win; the reason is None when nothing was chosen for the user. The corpus, loaded to
     size the plan, is handed on so that training does not load it again. Under MPI every rank
-    calls this, and the root's measurements decide, so that every rank trains the same config."""
+    calls this, and the root's measurements decide, so that every rank trains the same config.
+    A fine-tuned run's corpus is in `parent_vocab`, grown (runs.load_text)."""
     started = time.perf_counter()
     seconds = _seconds(budget) if budget is not None else None
     if not paths:
@@ -119,8 +120,8 @@ def plan_run(paths, config_path, flags, budget, cache_dir, reducer=SINGLE, quiet
     chosen = set(flags) | (set(load_yaml(config_path)) if config_path else set())
     base = make_config(RECIPE) if seconds else make_config()
     explicit = load_config(config_path, flags, base=base)  # the recipe under the user's settings
-    corpus = load_everywhere(lambda: load_text(paths, explicit, cache_dir, None, False, quiet or not reducer.is_root),
-                             reducer)
+    corpus = load_everywhere(lambda: load_text(paths, explicit, cache_dir, None, False, quiet or not reducer.is_root,
+                                               parent_vocab), reducer)
     norm = None if "layer_norm" in chosen else partial(layer_norm_for, explicit)  # ours to choose, or not
     sizes = _sizes(corpus, explicit)
     if seconds:

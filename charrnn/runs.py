@@ -16,6 +16,7 @@ from .config import RESUMABLE
 from .corpus import default_cache_dir, is_glob, load_corpus, split
 from .errors import CharrnnError
 from .evaluation import BROKEN_STREAM
+from .finetune import kept_text, start_run
 from .sample import SampleOptions, Sampler
 from .training import SINGLE, new_run, out_of_patience, resumed_run, train
 
@@ -69,10 +70,14 @@ def _progress(desc, total, quiet):
     return bar, bar.update
 
 
-def load_text(paths, config, cache_dir, checkpoint, allow_corpus_change, quiet):
+def load_text(paths, config, cache_dir, checkpoint, allow_corpus_change, quiet, parent_vocab=None):
+    """The corpus, in the vocab of the resumed `checkpoint`, or in `parent_vocab` grown by the
+    symbols the text has and it lacks (fine-tuning), or in its own."""
     bar, progress = _progress("encoding", None, quiet)
     with bar:
         corpus = load_corpus(paths, config, cache_dir, checkpoint.vocab if checkpoint else None, progress)
+        if parent_vocab is not None:
+            corpus = load_corpus(paths, config, cache_dir, parent_vocab.grown(corpus.vocab), progress)
     if checkpoint and corpus.content_hash != (checkpoint.meta.get("corpus") or {}).get("content_hash"):
         if not allow_corpus_change:
             raise CharrnnError("the corpus differs from the one this run was trained on; pass "
@@ -127,12 +132,42 @@ def _warning(record, run, config):
     return "val_loss" in record and (broken_start(record) or overfitting(record, run, config))
 
 
-def _on_step(metrics, config, vocab, quiet):
+def _kept_text(run, vocab, config, cache, quiet):
+    """A fine-tuned run's KeepEval (finetune.kept_text), its score at step 0 said once and kept
+    in the metadata; None for other runs."""
+    kept = kept_text(run.extra, vocab, config, cache)
+    spec = run.extra.get("keep_eval")
+    if spec is not None and kept is None:
+        _note("the parent's corpus is no longer at hand, so the run reports no loss on it (--keep-eval FILE names "
+              "text to report)", quiet)
+    if kept is not None and "start" not in spec:
+        spec["start"] = kept.score(run.optimizer.weights(run.params), config)
+        _note(f"{kept.name} at step 0: {spec['start']:.4f} nats/char (reported at every evaluation as kept_loss)",
+              quiet)
+    return kept
+
+
+def _kept_fields(kept, run, config):
+    """A fine-tuned run's evaluation record's extra: the loss on the text from before (kept_loss)."""
+    return {"kept_loss": kept.score(run.optimizer.weights(run.params), config)}
+
+
+def _kept_line(kept, record, run):
+    loss = record["kept_loss"]
+    return f" | {kept.name} {loss:.4f} ({loss - run.extra['keep_eval']['start']:+.4f} since step 0)"
+
+
+def _on_step(metrics, config, vocab, quiet, kept=None):
     """Per step: a metrics.jsonl line (and a plain progress line) per interval, samples if asked,
-    and at most one warning (a broken start, or overfitting)."""
+    at most one warning (a broken start, or overfitting), and a fine-tuned run's loss on its
+    kept text (`kept`, a finetune.KeepEval) at each evaluation."""
     warned = []
 
     def on_step(run, record, bar):
+        if record is not None and kept is not None and "val_loss" in record:
+            record.update(_kept_fields(kept, run, config))
+            if not bar.disable and not quiet:
+                bar.write(f"step {run.step}{_kept_line(kept, record, run)}", file=sys.stderr)
         if record is not None:
             metrics.write(json.dumps(record) + "\n")
             metrics.flush()
@@ -142,6 +177,7 @@ def _on_step(metrics, config, vocab, quiet):
                 bar.write(f"warning: {warning}", file=sys.stderr)
             if bar.disable and not quiet:
                 val = f" | val {record['val_loss']:.4f}" if "val_loss" in record else ""
+                val += _kept_line(kept, record, run) if "kept_loss" in record else ""
                 print(f"step {run.step}/{config.max_steps} | epoch {run.epoch} | loss {record['train_loss']:.4f}"
                       f"{val} | {record['chars_per_second']:,.0f} chars/s", file=sys.stderr, flush=True)
         if config.sample_every and run.step % config.sample_every == 0 and not quiet:
@@ -154,10 +190,14 @@ def _on_step(metrics, config, vocab, quiet):
 
 
 def run_training(paths, config, run_dir=None, checkpoint=None, overwrite=False, allow_corpus_change=False,
-                 cache_dir=None, quiet=False, stop=(), reducer=SINGLE, plan=None, corpus=None):
+                 cache_dir=None, quiet=False, stop=(), reducer=SINGLE, plan=None, corpus=None, parent=None,
+                 keep_files=()):
     """Load the corpus (unless `corpus` is the one already loaded, as planning does), set up or
     resume the run directory, train until done or `stop` is non-empty (see training.train).
     Returns a summary dict. `plan`, the reason for a planned config, heads config.yaml as comments.
+    A new run starts from `parent`'s weights when given (fine-tuning, see finetune.py; the
+    corpus must then be in its grown vocab) and also scores `keep_files`, or the parent's
+    validation sample, at each evaluation.
 
     Under MPI (`reducer`, see parallel.py) every rank calls this; only the root writes the
     run directory, metrics and progress.
@@ -181,21 +221,24 @@ def run_training(paths, config, run_dir=None, checkpoint=None, overwrite=False, 
     splits = split(corpus.ids, config)
     if checkpoint:
         run = resumed_run(checkpoint, rng)
+        run.extra.update({k: checkpoint.meta[k] for k in ("parent", "keep_eval") if k in checkpoint.meta})
         reducer.on_root(lambda: _truncate_metrics(run_dir / "metrics.jsonl", run.step))
         if checkpoint.meta.get("ranks", 1) != reducer.size:
             _note(f"resuming a run saved by {checkpoint.meta.get('ranks', 1)} rank(s) on {reducer.size}: the same "
                   "steps, with gradients summed in another order", quiet=not reducer.is_root)
     else:
         reducer.on_root(lambda: _prepare_dir(run_dir, overwrite))
-        run = new_run(config, corpus.vocab.size, rng)
+        run = (start_run(parent, keep_files, config, corpus.vocab, rng) if parent
+               else new_run(config, corpus.vocab.size, rng))
     header = "".join(f"# {line}\n" for line in (plan or "").splitlines())
     reducer.on_root(lambda: (run_dir / "config.yaml").write_text(
         header + yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True)))
     run.extra["corpus"] = {"paths": [os.path.abspath(p) for p in paths], "content_hash": corpus.content_hash,
                            "files": [f.__dict__ for f in corpus.files]}
+    kept = reducer.on_root(lambda: _kept_text(run, corpus.vocab, config, cache, quiet))
     start_step, started = run.step, time.perf_counter()
     with open(run_dir / "metrics.jsonl", "a") if reducer.is_root else contextlib.nullcontext() as metrics:
-        on_step = _on_step(metrics, config, corpus.vocab, quiet) if reducer.is_root else None
+        on_step = _on_step(metrics, config, corpus.vocab, quiet, kept) if reducer.is_root else None
         run = train(splits, config, corpus.vocab, run, run_dir, quiet, on_step, stop, reducer)
     seconds = time.perf_counter() - started
     return {"run_dir": str(run_dir), "step": run.step, "best_val": run.best_val, "last_val": run.last_val,

@@ -13,6 +13,7 @@ import numpy as np
 from .errors import CharrnnError
 from .inference import log_likelihood, make_stepper
 from .model import init_state
+from .repetition import controlled_logits, history_for
 from .sizes import check_memory
 
 
@@ -27,10 +28,14 @@ class SampleOptions:
     stop: bytes = b""  # each sample ends before the first occurrence
     echo_seed: bool = True
     separator: bytes = b"\n\n"
+    no_repeat_ngram: int = None  # no character n-gram of this length twice in a sample; None = off
+    repetition_penalty: float = 1.0  # CTRL's, on characters of the last repetition_window (repetition.py)
+    repetition_window: int = 20
 
     def check(self):
         # Samples 2…K are written after sample 1 ends; endless ones would be held in memory forever.
         endless_batch = self.n == 0 and self.num_samples > 1 and not self.stop
+        check_repetition(self)
         for ok, message in [(self.n >= 0, f"--n must be >= 0, got {self.n}"),
                             (0 < self.temperature < math.inf,
                              f"--temperature must be a finite number > 0, got {self.temperature}"),
@@ -41,6 +46,18 @@ class SampleOptions:
                              "first are written when it ends, and endless ones never would")]:
             if not ok:
                 raise CharrnnError(message)
+
+
+def check_repetition(options):
+    """The repetition controls' settings, which sampling and beam search share."""
+    for ok, message in [
+            (options.no_repeat_ngram is None or options.no_repeat_ngram >= 1,
+             f"--no-repeat-ngram must be >= 1, got {options.no_repeat_ngram}"),
+            (0 < options.repetition_penalty < math.inf,
+             f"--repetition-penalty must be a finite number > 0, got {options.repetition_penalty}"),
+            (options.repetition_window >= 1, f"--repetition-window must be >= 1, got {options.repetition_window}")]:
+        if not ok:
+            raise CharrnnError(message)
 
 
 def distribution(logits, options):
@@ -65,6 +82,13 @@ def distribution(logits, options):
         before = np.cumsum(sorted_probs, axis=1) - sorted_probs  # mass of the more likely symbols
         np.put_along_axis(probs, order, np.where(before < options.top_p, sorted_probs, 0), axis=1)
     return probs, shifted, log_total
+
+
+def model_logp(logits, ids):
+    """The model's log-probability of each row's chosen id: logits (K, V), ids (K,) → (K,) float64."""
+    shifted = logits.astype(np.float64)
+    shifted -= shifted.max(axis=1, keepdims=True)
+    return shifted[np.arange(len(ids)), ids] - np.log(np.exp(shifted).sum(axis=1))
 
 
 def draw(probs, rng):
@@ -108,19 +132,27 @@ class Sampler:
         return [tuple(np.repeat(s, K, axis=0) for s in layer) for layer in state]
 
     def _blocks(self):
-        """Yield (ids, logp), each (K, ≤ BLOCK), until n steps (forever when n = 0)."""
+        """Yield (ids, logp), each (K, ≤ BLOCK), until n steps (forever when n = 0). An id of −1
+        ends its sample: the n-gram ban left no character to take."""
         opts, K = self.options, self.options.num_samples
         state, ids = self._primed(), np.full(K, self.seed_ids[-1])
         stepper, rows, steps = make_stepper(self.params, self.config, self.hook), np.arange(K), 0
+        history = history_for(opts, self.seed_ids, K)
         with np.errstate(over="ignore"):
             while not opts.n or steps < opts.n:
                 length = min(BLOCK, opts.n - steps) if opts.n else BLOCK
                 block_ids, block_logp = np.empty((K, length), np.int64), np.empty((K, length))
                 for j in range(length):
                     logits, state = stepper(ids, state)
-                    probs, shifted, log_total = distribution(logits, opts)
+                    controlled = controlled_logits(logits, history, opts, K)
+                    ended = ~np.isfinite(controlled).any(axis=1) if controlled is not logits else None
+                    probs, shifted, log_total = distribution(logits if ended is None else
+                                                             np.where(ended[:, None], logits, controlled), opts)
                     ids = probs.argmax(axis=1) if opts.greedy else draw(probs, self.rng)
-                    block_ids[:, j], block_logp[:, j] = ids, shifted[rows, ids] - log_total
+                    logp = shifted[rows, ids] - log_total if ended is None else model_logp(logits, ids)
+                    if history is not None:
+                        history.append(ids)
+                    block_ids[:, j], block_logp[:, j] = ids if ended is None else np.where(ended, -1, ids), logp
                 steps += length
                 yield block_ids, block_logp
 
@@ -131,6 +163,9 @@ class Sampler:
         for block_ids, block_logp in self._blocks():
             for row in np.flatnonzero(~done):
                 ids, held = block_ids[row], len(pending[row])
+                ended = np.flatnonzero(ids < 0)
+                if len(ended):  # no character was left to take: the sample ends here
+                    ids, done[row] = ids[:ended[0]], True
                 pending[row] += b"".join([self.pieces[i] for i in ids])
                 cut = pending[row].find(opts.stop) if opts.stop else -1
                 used = len(ids)
@@ -141,7 +176,7 @@ class Sampler:
                 self.logprob[row] += block_logp[row, :used].sum()
                 self.chars[row] += used
                 keep = len(pending[row]) - max(len(opts.stop) - 1, 0)  # could still start the stop string
-                release = cut if cut >= 0 else keep
+                release = cut if cut >= 0 else len(pending[row]) if done[row] else keep
                 yield row, bytes(pending[row][:release])
                 del pending[row][:release]
             if done.all():

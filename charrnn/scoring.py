@@ -9,6 +9,7 @@ from tqdm import tqdm
 from .corpus import default_cache_dir, load_corpus, split
 from .errors import CharrnnError
 from .evaluation import EvalResult, evaluate
+from .finetune import describe_lineage
 
 
 def _read(name):
@@ -74,4 +75,5 @@ def describe(ck):
         "folded_symbols": len(ck.vocab.folded), "step": meta["step"], "epoch": meta["epoch"],
         "best_val_loss": meta["best_val"], "corpus_paths": corpus.get("paths"),
         "corpus_hash": corpus.get("content_hash"), "training_seconds": round(meta["elapsed"], 1),
+        "fine_tuned_from": describe_lineage(meta),
     }

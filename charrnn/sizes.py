@@ -24,14 +24,15 @@ def memory_bytes(config, vocab_size, batch_size, seq_length):
     return (4 * weight_count(config, vocab_size) + activations) * 8
 
 
-def check_memory(config, vocab_size, batch_size, seq_length):
-    """Refuse, in one line and before allocating anything, what cannot fit in this machine's memory."""
+def check_memory(config, vocab_size, batch_size, seq_length, extra_bytes=0):
+    """Refuse, in one line and before allocating anything, what cannot fit in this machine's
+    memory: a (batch_size, seq_length) window's needs and `extra_bytes` more."""
     try:
         available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):  # no sysconf (Windows): NumPy's MemoryError then says it
         return
-    needed = memory_bytes(config, vocab_size, batch_size, seq_length)
+    needed = memory_bytes(config, vocab_size, batch_size, seq_length) + extra_bytes
     if needed > available:
         raise CharrnnError(f"this needs about {needed / 2**30:,.1f} GiB of memory and the machine has "
                            f"{available / 2**30:,.1f} GiB; use a smaller --hidden-size, --num-layers, --batch-size, "
-                           "--seq-length or --num-samples")
+                           "--seq-length, --num-samples or --beam")

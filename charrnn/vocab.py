@@ -4,6 +4,10 @@ A symbol is a Unicode codepoint (text mode) or a byte (byte mode). Symbols seen 
 than `min_count` times may be folded into one extra "rare" symbol, the last id, which
 decodes to U+FFFD. The vocab records its normalisation so that a seed or an eval file is
 treated exactly as the training text was.
+
+A fresh vocab's ids follow the symbols' sorted order. A vocab grown for fine-tuning
+(`grown`) keeps every old id, its rare one included, and gives the new symbols the ids after
+them, so its symbols are no longer sorted and its rare id need not be the last.
 """
 
 import unicodedata
@@ -34,14 +38,15 @@ def smallest_dtype(vocab_size):
 
 
 class Vocab:
-    """Sorted symbols (ints: codepoints or bytes) with an optional rare id at the end."""
+    """Symbols (ints: codepoints or bytes) in id order, with an optional rare id (by default the last)."""
 
-    def __init__(self, symbols, byte_mode=False, folded=(), lowercase=False, nfc=True):
-        self.symbols = sorted(int(s) for s in symbols)
+    def __init__(self, symbols, byte_mode=False, folded=(), lowercase=False, nfc=True, rare_id=None):
+        self.symbols = [int(s) for s in symbols]
         self.byte_mode = byte_mode
         self.folded = sorted(int(s) for s in folded)
         self.lowercase, self.nfc = lowercase, nfc and not byte_mode
         self.size = len(self.symbols) + bool(self.folded)
+        self.rare_id = (len(self.symbols) if rare_id is None else rare_id) if self.folded else None
         self.dtype = smallest_dtype(self.size)
         self._table = self._outputs = None
 
@@ -56,23 +61,46 @@ class Vocab:
                                f"most frequent occurs {counts.max():,} times")
         return cls(kept, config.bytes, rare, config.lowercase, config.nfc)
 
+    def grown(self, new_text_vocab):
+        """This vocab and the symbols of `new_text_vocab` (a new text's, built with the same
+        settings) that it lacks: old symbols keep their ids and the new ones take the ids after
+        them; the new text's rare symbols fold into the rare id, which is this vocab's, or a
+        last id when it had none."""
+        known = set(self.symbols) | set(self.folded)
+        added = [s for s in new_text_vocab.symbols if s not in known]
+        rare = [s for s in new_text_vocab.folded if s not in known]
+        return Vocab(self.symbols + added, self.byte_mode, self.folded + rare, self.lowercase, self.nfc,
+                     self.rare_id)
+
+    def _symbol_ids(self):
+        """Each symbol's id: its position, past the rare id where there is one."""
+        ids = np.arange(len(self.symbols))
+        if self.rare_id is not None:
+            ids[ids >= self.rare_id] += 1
+        return ids
+
     @property
     def table(self):
         """Lookup array from codepoint/byte to id, −1 for symbols outside the vocab."""
         if self._table is None:
             table = np.full(256 if self.byte_mode else MAX_CODEPOINT, -1, np.int32)
-            table[self.symbols] = np.arange(len(self.symbols))
-            table[self.folded] = len(self.symbols)
+            table[self.symbols] = self._symbol_ids()
+            if self.folded:
+                table[self.folded] = self.rare_id
             self._table = table
         return self._table
 
     def to_json(self):
-        return {"mode": "bytes" if self.byte_mode else "text", "symbols": self.symbols,
+        data = {"mode": "bytes" if self.byte_mode else "text", "symbols": self.symbols,
                 "folded": self.folded, "lowercase": self.lowercase, "nfc": self.nfc}
+        if self.folded and self.rare_id != len(self.symbols):  # only a grown vocab's: older files read the same
+            data["rare_id"] = self.rare_id
+        return data
 
     @classmethod
     def from_json(cls, data):
-        return cls(data["symbols"], data["mode"] == "bytes", data["folded"], data["lowercase"], data["nfc"])
+        return cls(data["symbols"], data["mode"] == "bytes", data["folded"], data["lowercase"], data["nfc"],
+                   data.get("rare_id"))
 
     def __eq__(self, other):
         return isinstance(other, Vocab) and self.to_json() == other.to_json()
@@ -113,8 +141,11 @@ class Vocab:
     def decode_bytes(self, ids):
         """ids → bytes: raw bytes in byte mode, UTF-8 otherwise (whole characters always)."""
         if self._outputs is None:
-            rare = [0x3F if self.byte_mode else 0xFFFD] if self.folded else []
-            self._outputs = np.array(self.symbols + rare, np.uint32)
+            outputs = np.zeros(self.size, np.uint32)
+            outputs[self._symbol_ids()] = self.symbols
+            if self.folded:
+                outputs[self.rare_id] = 0x3F if self.byte_mode else 0xFFFD
+            self._outputs = outputs
         decoded = self._outputs[ids]
         if self.byte_mode:
             return decoded.astype(np.uint8).tobytes()
