@@ -23,8 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import CharrnnError
-from .inference import log_likelihood, make_stepper
-from .model import init_state
+from .inference import make_stepper, primed_state
 from .repetition import History, controlled_logits, controls_on
 from .sample import check_repetition
 from .sizes import check_memory
@@ -88,10 +87,7 @@ class _Search:
         self.config, self.options, self.vocab = config, options, vocab
         self.stepper = make_stepper(params, config, hook)
         self.pieces = [vocab.decode_bytes(np.array([i])) for i in range(vocab.size)]
-        state = init_state(config, 1)
-        if len(seed_ids) > 1:  # all but the seed's last symbol, which is the first input
-            _, state = log_likelihood(params, config, seed_ids[None, :-1], seed_ids[None, 1:], state, hook)
-        self.state, self.ids = state, seed_ids[-1:]  # one beam to start from
+        self.state, self.ids = primed_state(params, config, seed_ids, 1, hook), seed_ids[-1:]  # one beam to start from
         self.scores, self.logprob = np.zeros(1), np.zeros(1)
         self.history = History(seed_ids, options.width, options.repetition_window, options.n)
         self.controls = controls_on(options)

@@ -433,7 +433,7 @@ def serve(checkpoint, host, port, api_key, max_prompt, max_tokens, max_n, max_st
     backend = load(checkpoint)
     kernels_ready(backend.config)
     run(backend, host, port, api_key, Limits(max_prompt, max_tokens, max_n, max_streams, max_waiting, time_limit),
-        announce=lambda: say_source(backend.checkpoint, checkpoint))
+        announce=lambda: say_source(backend.model.checkpoint, checkpoint))
 
 
 @cli.command()

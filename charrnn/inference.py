@@ -8,7 +8,7 @@ Shapes as in model.py: N streams, T steps, V vocab, H hidden.
 import numpy as np
 
 from .cells import build_cell
-from .model import forward, layer_params, shifted_logits
+from .model import forward, init_state, layer_params, shifted_logits
 
 
 def run_layers(params, config, inputs, state, hook=None):
@@ -34,6 +34,15 @@ def log_likelihood(params, config, inputs, targets, state, hook=None):
     """Forward only: log-probabilities of `targets` (N, T) and the final state."""
     logp, final_state = log_probs(params, config, inputs, state, hook)
     return pick(logp, targets), final_state
+
+
+def primed_state(params, config, ids, copies=1, hook=None):
+    """The state after reading a prompt's ids (T,) all but the last, which is the first input
+    to generate from; repeated for `copies` streams, each array (copies, H)."""
+    state = init_state(config, 1)
+    if len(ids) > 1:
+        _, state = run_layers(params, config, np.asarray(ids)[None, :-1], state, hook)
+    return [tuple(np.repeat(s, copies, axis=0) for s in layer) for layer in state]
 
 
 def make_stepper(params, config, hook=None):

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import CharrnnError
-from .inference import log_likelihood, make_stepper
-from .model import init_state
+from .inference import make_stepper, primed_state
 from .repetition import controlled_logits, history_for
 from .sizes import check_memory
 
@@ -122,20 +121,12 @@ class Sampler:
         K = options.num_samples
         self.logprob, self.chars = np.zeros(K), np.zeros(K, np.int64)
 
-    def _primed(self):
-        """State after the seed (all but its last symbol, which is the first input)."""
-        state = init_state(self.config, 1)
-        if len(self.seed_ids) > 1:
-            _, state = log_likelihood(self.params, self.config, self.seed_ids[None, :-1],
-                                      self.seed_ids[None, 1:], state, self.hook)
-        K = self.options.num_samples
-        return [tuple(np.repeat(s, K, axis=0) for s in layer) for layer in state]
-
     def _blocks(self):
         """Yield (ids, logp), each (K, ≤ BLOCK), until n steps (forever when n = 0). An id of −1
         ends its sample: the n-gram ban left no character to take."""
         opts, K = self.options, self.options.num_samples
-        state, ids = self._primed(), np.full(K, self.seed_ids[-1])
+        state = primed_state(self.params, self.config, self.seed_ids, K, self.hook)
+        ids = np.full(K, self.seed_ids[-1])
         stepper, rows, steps = make_stepper(self.params, self.config, self.hook), np.arange(K), 0
         history = history_for(opts, self.seed_ids, K)
         with np.errstate(over="ignore"):

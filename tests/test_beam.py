@@ -10,7 +10,8 @@ import pytest
 from charrnn.beam import BeamOptions, beam_search
 from charrnn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from charrnn.config import make_config
-from charrnn.model import init_params, init_state, log_likelihood
+from charrnn.inference import log_likelihood
+from charrnn.model import init_params, init_state
 from charrnn.optim import OPTIMIZERS
 from charrnn.repetition import ngram_bans, penalise_repeats
 from charrnn.vocab import Vocab
@@ -149,8 +150,8 @@ def test_beam_steps_as_one_batch(small, monkeypatch):
     calls = []
     real = beam_module.make_stepper
 
-    def counting(params, config):
-        step = real(params, config)
+    def counting(params, config, hook=None):
+        step = real(params, config, hook)
 
         def counted(ids, state):
             calls.append(len(ids))

@@ -11,7 +11,8 @@ import yaml
 from charrnn.checkpoint import load_checkpoint
 from charrnn.config import make_config
 from charrnn.finetune import STEP0_TOLERANCE, grow_params
-from charrnn.model import init_params, init_state, log_likelihood
+from charrnn.inference import log_likelihood
+from charrnn.model import init_params, init_state
 from charrnn.vocab import Vocab
 from conftest import TINY, invoke, make_text
 

@@ -18,12 +18,12 @@ class Exportable(NamedTuple):
 
 
 def load_exportable(path):
-    """The trained model at `path` (a checkpoint file or run directory)."""
-    from ..checkpoint import find_checkpoint, load_checkpoint
+    """The trained model at `path` (a checkpoint file or run directory), as charrnn.load reads it."""
+    from ..api import load
 
-    ck = load_checkpoint(find_checkpoint(path))
-    digest = hashlib.sha256(ck.path.read_bytes()).hexdigest()
-    return Exportable(ck.weights, ck.config, ck.vocab, digest)
+    model = load(path)
+    digest = hashlib.sha256(model.path.read_bytes()).hexdigest()
+    return Exportable(model.params, model.config, model.vocab, digest)
 
 
 def onnx_exporter():

@@ -1,28 +1,24 @@
-"""The server's one contact with a checkpoint: load it, check and encode a prompt, prime a
-state, step a batch of streams.
-
-This is glue over checkpoint.py, model.py and vocab.py until `charrnn.load(path) -> Model`
-is merged; it is the only serve module that touches them, so switching to the Model API
-changes this file alone. `allowed_symbols`/`unknown_symbols`/`prompt_length` are pure
-Python: the event loop calls them, and it never runs NumPy.
+"""The server's one contact with the model (`charrnn.load`): check and encode a prompt, prime
+a state, step a batch of streams. `symbols`/`unknown_symbols`/`known_only` are pure Python:
+the event loop calls them, and it never runs NumPy.
 """
 
 from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import find_checkpoint, load_checkpoint
-from ..model import init_state, log_likelihood, make_stepper
+from ..api import load as load_model
+from ..inference import make_stepper, primed_state
 from ..vocab import normalise
 
 
 class Backend:
     """A loaded model for the server: `vocab`, `config`, `model_id`, `pieces` (each id's bytes)."""
 
-    def __init__(self, checkpoint):
-        self.checkpoint, self.config, self.vocab = checkpoint, checkpoint.config, checkpoint.vocab
-        self.params = checkpoint.weights  # the weight average, as `charrnn sample` uses
-        self.model_id = model_id(checkpoint.path)
+    def __init__(self, model):
+        self.model, self.config, self.vocab = model, model.config, model.vocab
+        self.params = model.params  # the weight average, as `charrnn sample` uses
+        self.model_id = model_id(model.path)
         self.pieces = [self.vocab.decode_bytes(np.array([i])) for i in range(self.vocab.size)]
         self.allowed = frozenset(self.vocab.symbols) | frozenset(self.vocab.folded)
 
@@ -53,12 +49,8 @@ class Backend:
         return ids
 
     def primed(self, ids, copies):
-        """The state after reading all but the last prompt id, repeated for `copies` streams:
-        one forward over the prompt, as `charrnn sample` primes its seed."""
-        state = init_state(self.config, 1)
-        if len(ids) > 1:
-            _, state = log_likelihood(self.params, self.config, ids[None, :-1], ids[None, 1:], state)
-        return [tuple(np.repeat(s, copies, axis=0) for s in layer) for layer in state]  # each (copies, H)
+        """The state after the prompt, for `copies` streams, as `charrnn sample` primes its seed."""
+        return primed_state(self.params, self.config, ids, copies)
 
 
 def model_id(path):
@@ -68,5 +60,4 @@ def model_id(path):
 
 
 def load(path=None):
-    ck = load_checkpoint(find_checkpoint(path))
-    return Backend(ck)
+    return Backend(load_model(path))
