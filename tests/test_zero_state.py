@@ -126,15 +126,15 @@ def test_from_a_zero_state_the_model_agrees_with_a_carried_state_after_a_warm_up
     state its preceding text left agree after a short warm-up, and any single character as a
     prime gives a finite, sane loss on what follows."""
     corpus = tmp_path / "corpus.txt"
-    corpus.write_text(make_text(20000))
+    corpus.write_text(make_text(12000))
     run_dir = tmp_path / "run"
-    flags = ["--hidden-size", "32", "--batch-size", "16", "--seq-length", "32", "--max-steps", "300",
-             "--eval-every", "300", "--learning-rate", "0.01", "--quiet"]
+    flags = ["--hidden-size", "24", "--batch-size", "8", "--seq-length", "32", "--max-steps", "150",
+             "--eval-every", "150", "--learning-rate", "0.01", "--quiet"]
     assert invoke("train", corpus, "--run-dir", run_dir, *flags, "--state-reset", "0.1").exit_code == 0
     ck = load_checkpoint(run_dir / "latest.npz")
     config = ck.config
-    ids, _ = ck.vocab.encode(make_text(3000, seed=7))
-    before, text = ids[None, :1000].astype(np.int64), ids[None, 1000:].astype(np.int64)
+    ids, _ = ck.vocab.encode(make_text(1500, seed=7))
+    before, text = ids[None, :500].astype(np.int64), ids[None, 500:].astype(np.int64)
 
     def score(state, inputs):
         return log_likelihood(ck.weights, config, inputs[:, :-1], inputs[:, 1:], state)
