@@ -38,9 +38,10 @@ def test_state_reset_changes_training_and_zero_keeps_it(tmp_path, corpus_file):
         assert invoke("train", corpus_file, "--run-dir", run_dir, *TINY, *flags).exit_code == 0
         return load_checkpoint(run_dir / "latest.npz").params["head.W"]
 
-    plain = weights()
-    assert np.array_equal(plain, weights("--state-reset", "0"))
-    assert not np.array_equal(plain, weights("--state-reset", "0.5"))
+    default = weights()
+    assert np.array_equal(default, weights("--state-reset", "0.01"))
+    assert not np.array_equal(default, weights("--state-reset", "0"))
+    assert not np.array_equal(default, weights("--state-reset", "0.5"))
 
 
 def test_per_stream_figures_add_up_to_the_total(corpus_file):
