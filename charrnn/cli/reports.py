@@ -47,7 +47,7 @@ def eval_command(files, checkpoint, as_json, unknown, cache_dir, full, encoding_
 
 def stream_line(result):
     """`eval --per-stream`'s second line: the median stream and the worst three, where they start."""
-    worst = "; ".join(f"{w['nats_per_char']:.4f} at char {w['start']:,} ({json.dumps(w.get('text', ''))[:42]})"
+    worst = "; ".join(f"{w['nats_per_char']:.4f} at char {w['start']:,} ({json.dumps(w.get('text', '')[:30])})"
                       for w in result["worst_streams"])
     return f"  {result['streams']} streams: median {result['median_stream']:.4f} nats/char; worst {worst}"
 
