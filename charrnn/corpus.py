@@ -1,4 +1,5 @@
-"""From paths on disk to ids on disk: sources, streaming decode, vocab, the encoded cache, splits.
+"""From files to ids on disk: streaming decode, vocab, the encoded cache, splits (sources.py
+resolves which files).
 
 The text is never held whole in memory. A first streaming pass counts symbols to build the
 vocab; a second writes ids, in the smallest dtype that holds the vocab, to a cache file
@@ -8,29 +9,21 @@ from that file with pread (not mmap, whose touched pages would count as resident
 
 import codecs
 import copy
-import glob
 import hashlib
 import json
 import os
 import re
 from dataclasses import dataclass
-from fnmatch import fnmatch
 from pathlib import Path
 
 import numpy as np
 
 from .errors import CharrnnError
+from .sources import hash_files, resolve_paths
 from .vocab import MAX_CODEPOINT, Vocab, codepoints, normalise
 
 CHUNK = 4 << 20  # bytes per read: bounds encoding memory whatever the corpus size
 CORPUS_KEYS = ("bytes", "min_count", "lowercase", "nfc", "encoding_errors", "file_separator")
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    path: str
-    size: int
-    sha256: str
 
 
 @dataclass
@@ -75,48 +68,6 @@ class Tokens:
 def default_cache_dir(run_dir):
     """Encoded corpora live beside the runs (checkpoints/cache/), shared by all of them."""
     return Path(run_dir).parent / "cache"
-
-
-def is_glob(pattern):
-    """A pattern with wildcards that names no existing file as it is."""
-    return any(ch in pattern for ch in "*?[") and not os.path.exists(pattern)
-
-
-def resolve_paths(patterns, include=""):
-    """Files named by paths, directories (recursive, sorted) and glob patterns, in order."""
-    found = []
-    for pattern in patterns:
-        if not pattern:
-            raise CharrnnError("an empty path names no file")
-        if is_glob(pattern):
-            matches = sorted(glob.glob(pattern, recursive=True))
-            if not matches:
-                raise CharrnnError(f"no files match {pattern!r}")
-        else:
-            matches = [pattern]
-        for match in map(Path, matches):
-            if match.is_dir():
-                found += [p for p in sorted(match.rglob("*"))
-                          if p.is_file() and (not include or fnmatch(p.name, include))]
-            elif match.exists():
-                found.append(match)
-            else:
-                raise CharrnnError(f"no such file: {match}")
-    if not found:
-        raise CharrnnError(f"no files found in {' '.join(patterns)}" + (f" matching {include!r}" if include else ""))
-    return list(dict.fromkeys(found))
-
-
-def hash_files(paths):
-    files = []
-    for path in paths:
-        try:
-            with open(path, "rb") as f:
-                digest = hashlib.file_digest(f, "sha256").hexdigest()
-        except OSError as e:
-            raise CharrnnError(f"cannot read {path}: {e.strerror}") from None
-        files.append(SourceFile(str(Path(path).resolve()), os.path.getsize(path), digest))
-    return files
 
 
 # Characters that never combine with a neighbour under NFC and that str.lower() treats the

@@ -13,11 +13,12 @@ import yaml
 from tqdm import tqdm
 
 from .config import RESUMABLE
-from .corpus import default_cache_dir, is_glob, load_corpus, split
+from .corpus import default_cache_dir, load_corpus, split
 from .errors import CharrnnError
 from .evaluation import BROKEN_STREAM
 from .finetune import kept_text, start_run
 from .sample import SampleOptions, Sampler
+from .sources import is_glob
 from .training import SINGLE, new_run, out_of_patience, resumed_run, train
 
 RUN_FILES = ("latest.npz", "best.npz", "metrics.jsonl", "config.yaml")
