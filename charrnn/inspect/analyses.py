@@ -66,11 +66,12 @@ def gate_kinds(config):
 
 
 def unit_matrix(acts, units=None):
-    """Columns of `acts` ({(layer, kind): (T, H)}) side by side: (units, (T, U) float32).
+    """Columns of `acts` ({(layer, kind): (T, H)}) side by side: (units, (T, U) in their dtype).
     `units` None = every unit of every array, layer by layer."""
     if units is None:
         units = [(layer, kind, i) for (layer, kind), values in acts.items() for i in range(values.shape[1])]
-    X = np.empty((len(next(iter(acts.values()))), len(units)), np.float32)  # (T, U)
+    first = next(iter(acts.values()))
+    X = np.empty((len(first), len(units)), first.dtype)  # (T, U)
     for j, (layer, kind, index) in enumerate(units):
         X[:, j] = acts[layer, kind][:, index]
     return units, X

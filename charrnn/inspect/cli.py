@@ -29,9 +29,12 @@ def inspect_command(command):
     @functools.wraps(command)
     def run(file, checkpoint, fmt, color, output, unknown, **options):
         from ..api import load
+        from ..export.files import check_target
         from ..scoring import read_input
         from .analyses import read_text
 
+        if output is not None:
+            check_target(output, overwrite=True)  # before any work: a missing directory, a directory
         model = load(checkpoint)
         data = read_input(file)
         errors = model.config.encoding_errors
