@@ -223,3 +223,44 @@ def test_html_is_self_contained_and_holds_the_text_as_data(tmp_path, command):
     data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', page, re.S)[1])
     if command[0] in ("score", "units"):
         assert "".join(data["symbols"]) == HOSTILE * 4
+
+
+# ---------------------------------------------------------------- a trained model (slow)
+
+
+def quoted_corpus(n_chars, seed):
+    """Sentences of words from a..f, some word spans in quotes; a sentence ends in "." only
+    outside quotes, so after a word the model must remember whether a quote is open to
+    tell '"' from "." (and quotes never hold a ".")."""
+    rng = np.random.default_rng(0)
+    words = ["".join(rng.choice(list("abcdef"), rng.integers(1, 4))) for _ in range(30)]
+    rng = np.random.default_rng(seed)
+    out, size = [], 0
+    while size < n_chars:
+        spans = [" ".join(rng.choice(words, rng.integers(2, 7))) for _ in range(rng.integers(2, 5))]
+        sentence = " ".join(f'"{span}"' if rng.random() < 0.5 else span for span in spans) + ".\n"
+        out.append(sentence)
+        size += len(sentence)
+    return "".join(out)[:n_chars]
+
+
+@pytest.mark.slow
+def test_a_trained_lstm_grows_a_quote_unit_the_control_lacks(tmp_path):
+    """Measured on an AVX-512 machine, OpenBLAS's own kernel and OPENBLAS_CORETYPE=Haswell
+    alike: the best unit (0:c:20) |r| 0.719, the control's best 0.130; the probe's held-out
+    accuracy 0.998 against the control's 0.655. The bounds keep about 0.25 to spare."""
+    (tmp_path / "quotes.txt").write_text(quoted_corpus(60000, seed=0))
+    (tmp_path / "held.txt").write_text(quoted_corpus(4000, seed=1))
+    trained = invoke("train", "quotes.txt", "--run-dir", "run", "--hidden-size", "32", "--num-layers", "1",
+                     "--batch-size", "16", "--seq-length", "50", "--max-steps", "600", "--eval-every", "600",
+                     "--learning-rate", "0.02", "--random-seed", "1", "--dropout", "0", "--no-layer-norm",
+                     "--ema-decay", "0", "--quiet")
+    assert trained.exit_code == 0, trained.stderr
+    records = jsonl(invoke("inspect", "find", "held.txt", "--checkpoint", "run", "--hypothesis", "inside-quotes",
+                           "--format", "jsonl"))
+    best = next(abs(r["r"]) for r in records if not r["control"])
+    control = next(abs(r["r"]) for r in records if r["control"])
+    assert best >= 0.45 and best >= control + 0.3, (best, control)
+    table = invoke("inspect", "find", "held.txt", "--checkpoint", "run", "--hypothesis", "inside-quotes").stdout
+    probes = {line.split()[0]: float(line.split()[2]) for line in table.splitlines() if "logistic" in line}
+    assert probes["trained"] >= 0.85 and probes["trained"] >= probes["control"] + 0.1, probes
