@@ -47,10 +47,21 @@
     for (let i = 0; i < spans.length; i++) spans[i].style.backgroundColor = colours[i] || "";
   }
 
-  // Stored values: 8 bits each, value = lo + q (hi - lo) / 255, zlib-deflated, base64.
-  async function inflate(base64) {
-    const packed = Uint8Array.from(atob(base64), c => c.charCodeAt(0));
-    const stream = new Blob([packed]).stream().pipeThrough(new DecompressionStream("deflate"));
+  // Stored values: 8 bits each, value = lo + q (hi - lo) / 255, zlib-deflated, then in base 85
+  // ({base85, length, alphabet}: 5 digits for each 4 bytes, big-endian).
+  function base85(packed) {
+    const digit = new Uint8Array(128), text = packed.base85, out = new Uint8Array(text.length / 5 * 4);
+    for (let i = 0; i < 85; i++) digit[packed.alphabet.charCodeAt(i)] = i;
+    for (let i = 0, j = 0; i < text.length; i += 5, j += 4) {
+      let v = 0;
+      for (let k = 0; k < 5; k++) v = v * 85 + digit[text.charCodeAt(i + k)];
+      out[j] = v >>> 24; out[j + 1] = (v >>> 16) & 255; out[j + 2] = (v >>> 8) & 255; out[j + 3] = v & 255;
+    }
+    return out.subarray(0, packed.length);
+  }
+
+  async function inflate(packed) {
+    const stream = new Blob([base85(packed)]).stream().pipeThrough(new DecompressionStream("deflate"));
     return new Uint8Array(await new Response(stream).arrayBuffer());
   }
 
