@@ -61,15 +61,16 @@ def score(model, out, name, data, chunks, fmt, colour, edges, top_k=5, unknown="
 
 
 def units(model, out, name, text, fmt, colour, chosen=(), top=None, by="variance", kinds=("h", "c")):
-    """Units coloured over the text: the `chosen` ones, else the `top` by variance (or
-    saturation), else (html, jsonl, tsv) every unit of `kinds`."""
+    """Units over the text: the `chosen` ones, then the `top` N of `kinds` by variance (or
+    saturation); with neither, every unit of `kinds` (html, jsonl, tsv) or the top 10 (ansi,
+    a table, and the text coloured by the first)."""
     needed = tuple(dict.fromkeys([*kinds, *(kind for _, kind, _ in chosen)]))
     acts = model.activations(text.data, kinds=needed, unknown=text.unknown, errors=text.errors)
     pool = {key: values for key, values in acts.items() if key[1] in kinds}
-    count = top or (10 if fmt == "ansi" else None)  # None: all of them
-    ranked = analyses.top_units(pool, count, by)
-    selection = list(chosen) or ([(r["layer"], r["kind"], r["index"]) for r in ranked] if count else None)
-    selection, X = unit_matrix(acts if chosen else pool, selection)
+    count = top or (10 if fmt == "ansi" and not chosen else None)
+    ranked = analyses.top_units(pool, count, by)  # every unit when count is None
+    listed = [(r["layer"], r["kind"], r["index"]) for r in ranked] if count else []
+    selection, X = unit_matrix(acts, list(dict.fromkeys([*chosen, *listed]))) if chosen or count else unit_matrix(pool)
     names = [unit_name(unit) for unit in selection]
     if fmt in ("jsonl", "tsv"):
         return write(out, tables.unit_lines(text.symbols, names, X, fmt))
@@ -77,9 +78,9 @@ def units(model, out, name, text, fmt, colour, chosen=(), top=None, by="variance
         listing = [page.table(f"units by {by}", ranked[:50], ("unit", "variance", "saturation"))]
         return write(out, page.page(page.units_data(f"charrnn inspect units: {name}", text.symbols, selection, X,
                                                     tables=listing, notes=["← → or the picker: the next unit"])))
-    if not chosen:
+    if count:
         write(out, terminal.table(ranked, ("unit", "variance", "saturation")))
-    for j, unit in enumerate(selection[:len(chosen)] if chosen else selection[:1]):
+    for j, unit in enumerate(selection[:len(chosen) or 1]):
         write(out, f"--- {names[j]} (min {X[:, j].min():.3f}, max {X[:, j].max():.3f})\n")
         write(out, terminal.paint(text.symbols, terminal.unit_colours(X[:, j], unit[1]), colour) + "\n")
 
