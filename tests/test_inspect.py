@@ -144,7 +144,8 @@ def test_score_buckets_and_clamp(planted):
     assert guesses[inside].mean() > 0.9
     # a held c shows in h from the next step: not on a stream's first, nor just after a ")" (which sets c to −1)
     firsts = {start + 1 for start in eval_streams(len(TEXT) - 1)[0]}
-    assert all(row["top"][0][0] == ")" for row in held if row["position"] not in firsts and TEXT[row["position"] - 1] != ")")
+    shown = [row for row in held if row["position"] not in firsts and TEXT[row["position"] - 1] != ")"]
+    assert len(shown) > len(held) * 0.8 and all(row["top"][0][0] == ")" for row in shown)
     closing = np.array([row["rank"] for row in free if row["char"] == ")"])
     assert (closing == 1).mean() > 0.9  # ")" falls in bucket 1
     summary = invoke("inspect", "score", text, "--checkpoint", path, "--buckets", "1,2").stdout
@@ -264,3 +265,9 @@ def test_a_trained_lstm_grows_a_quote_unit_the_control_lacks(tmp_path):
     table = invoke("inspect", "find", "held.txt", "--checkpoint", "run", "--hypothesis", "inside-quotes").stdout
     probes = {line.split()[0]: float(line.split()[2]) for line in table.splitlines() if "logistic" in line}
     assert probes["trained"] >= 0.85 and probes["trained"] >= probes["control"] + 0.1, probes
+
+
+def test_every_inspect_command_has_help():
+    for command in ("score", "units", "find", "gates", "match"):
+        result = invoke("inspect", command, "--help")
+        assert result.exit_code == 0 and "--checkpoint" in result.stdout and "--format" in result.stdout

@@ -36,7 +36,8 @@ class Text(NamedTuple):
 def read_text(vocab, data, unknown="error", errors="strict"):
     ids, _ = vocab.encode(data, unknown, errors)
     if not len(ids):
-        raise CharrnnError("the text is empty" + (" once characters outside the vocab are skipped" if len(data) else ""))
+        skipped = " once characters outside the vocab are skipped" if len(data) else ""
+        raise CharrnnError(f"the text is empty{skipped}")
     table = np.array(vocab.symbols + [0xFFFD] * bool(vocab.folded), "<u4")  # id → code point (or byte)
     return Text(data, ids, table[ids].tobytes().decode("utf-32-le"), unknown, errors)
 
@@ -81,7 +82,8 @@ def unit_matrix(acts, units=None):
 
 
 def rank_bucket(rank, edges):
-    """Bucket of each rank for edges e₁ < e₂ < …: 0 for rank ≤ e₁, 1 for e₁ < rank ≤ e₂, …, len(edges) above."""
+    """Bucket of each rank for edges e₁ < e₂ < …: 0 for rank ≤ e₁, 1 for e₁ < rank ≤ e₂, …,
+    len(edges) above the last."""
     return np.searchsorted(np.asarray(edges), rank, side="left")
 
 

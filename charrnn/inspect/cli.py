@@ -23,25 +23,28 @@ def inspect():
     """Look inside a model: what it predicts and what its units track (see docs/inspect.md)."""
 
 
-def inspect_command(command):
-    """The options every subcommand shares; the command receives `model`, `text` (analyses.Text,
-    read and checked) and `view`, a callable that opens the output and says where it went."""
+def inspect_command(command=None, whole_text=True):
+    """The options every subcommand shares. The command receives `model`, `data` (the bytes
+    read), `text` (analyses.Text, encoded and checked; None without `whole_text`, for score,
+    which streams a text of any size), `errors`, `unknown` and `view` (an Output)."""
+    if command is None:
+        return functools.partial(inspect_command, whole_text=whole_text)
+
     @functools.wraps(command)
     def run(file, checkpoint, fmt, color, output, unknown, **options):
         from ..api import load
         from ..export.files import check_target
         from ..scoring import read_input
         from .analyses import read_text
+        from .terminal import use_colour
 
         if output is not None:
             check_target(output, overwrite=True)  # before any work: a missing directory, a directory
         model = load(checkpoint)
         data = read_input(file)
         errors = model.config.encoding_errors
-        text = None if command.__name__ == "score" else read_text(model.vocab, data, unknown, errors)
+        text = read_text(model.vocab, data, unknown, errors) if whole_text else None
         fmt = fmt or ("html" if output else "ansi")
-        from .terminal import use_colour
-
         colour = fmt == "ansi" and use_colour(color, sys.stdout)
         view = Output(output, fmt, colour, file, lambda: (kernels_ready(model.config),
                                                           say_source(model.checkpoint, checkpoint)))
@@ -114,7 +117,7 @@ def parse_edges(text):
     return edges
 
 
-@inspect_command
+@inspect_command(whole_text=False)
 @click.option("--buckets", default="1,3,10", show_default=True, help="Rank bucket edges (GLTR-style colours).")
 @click.option("--colour-by", type=click.Choice(["rank", "surprisal"]), default="rank", show_default=True)
 @click.option("--top-k", type=click.IntRange(1), default=5, show_default=True, help="Top guesses kept per character.")

@@ -21,43 +21,37 @@ def score(model, out, name, data, chunks, fmt, colour, edges, top_k=5, unknown="
           colour_by="rank"):
     """Per-character scores of `data`, from `chunks` (Model.score_chunks(data, top_k, …)), in
     text order, and the summary; returns eval's figures for the text and the summary's text."""
-    summary = analyses.ScoreSummary(edges)
-    if fmt in ("jsonl", "tsv"):
+    summary, kept = analyses.ScoreSummary(edges), None
+    if fmt in ("jsonl", "tsv"):  # rows stream to `out`; nothing is kept
         writer = tables.ScoreWriter(out, model.vocab, fmt, min(top_k, model.vocab.size))
         for chunk in chunks:
             summary.add(chunk)
             writer.add(chunk)
         writer.finish()
     else:
-        chunks = list(chunks)
-        for chunk in chunks:
+        kept = list(chunks)
+        for chunk in kept:
             summary.add(chunk)
     result = summary.result(model.vocab)
     skipped = model.vocab.encode(data, unknown, errors)[1] if unknown == "skip" else 0
     figures = EvalResult(result["chars"], result["nats"], skipped).to_dict(name)
-    if fmt in ("jsonl", "tsv"):
+    if kept is None:
         return figures, terminal.score_summary(result, False)
-    text = analyses.read_text(model.vocab, data, unknown, errors)
-    scores = CharScores.concat(chunks)
+    symbols, scores = analyses.read_text(model.vocab, data, unknown, errors).symbols, CharScores.concat(kept)
     if fmt == "html":
-        strings = tables.symbol_strings(model.vocab)
-        notes = [f"{name}: {figures['nats_per_char']:.4f} nats/char, {figures['bits_per_char']:.4f} bits/char "
-                 f"over {figures['chars']:,} characters", "hover a character for the model's top guesses"]
-        report = [page.table("ranks of the true character", result["buckets"], ("ranks", "count", "share")),
-                  page.table("worst-predicted spans", result["worst"], ("start", "end", "nats_per_char", "text"))]
-        write(out, page.page(page.score_data(f"charrnn inspect score: {name}", text.symbols, scores, strings, edges,
-                                             report, notes)))
+        write(out, score_page(model, name, symbols, scores, edges, result, figures))
         return figures, ""
-    colours = [None] * len(text.symbols)
-    if colour_by == "rank":
-        palette = terminal.bucket_colours(len(edges) + 1)
-        picked = [palette[b] for b in analyses.rank_bucket(scores.rank, edges).tolist()]
-    else:
-        picked = terminal.surprisal_colours(scores.logprob, model.vocab.size)
-    for position, rgb in zip(scores.position.tolist(), picked):
-        colours[position] = rgb
-    write(out, terminal.paint(text.symbols, colours, colour) + ("" if text.symbols.endswith("\n") else "\n"))
+    write(out, terminal.score_text(symbols, scores, edges, colour_by, model.vocab.size, colour))
     return figures, terminal.score_summary(result, colour)
+
+
+def score_page(model, name, symbols, scores, edges, result, figures):
+    notes = [f"{name}: {figures['nats_per_char']:.4f} nats/char, {figures['bits_per_char']:.4f} bits/char "
+             f"over {figures['chars']:,} characters", "hover a character for the model's top guesses"]
+    report = [page.table("ranks of the true character", result["buckets"], ("ranks", "count", "share")),
+              page.table("worst-predicted spans", result["worst"], ("start", "end", "nats_per_char", "text"))]
+    return page.page(page.score_data(f"charrnn inspect score: {name}", symbols, scores,
+                                     tables.symbol_strings(model.vocab), edges, report, notes))
 
 
 def units(model, out, name, text, fmt, colour, chosen=(), top=None, by="variance", kinds=("h", "c")):
@@ -92,7 +86,8 @@ def find_units(model, out, name, text, labels, fmt, colour, kinds=("h", "c"), to
     if fmt in ("jsonl", "tsv"):
         return write(out, tables.record_lines(records, fmt))
     columns = ("layer", "kind", "index", "r", *(("auc",) if "auc" in records[0] else ()))
-    probes = [{"weights": who, **result[f"{prefix}probe"]} for who, prefix in (("trained", ""), ("control", "control_"))]
+    probes = [{"weights": who, **result[f"{prefix}probe"]}
+              for who, prefix in (("trained", ""), ("control", "control_"))]
     sections = [(f"trained model: units by |r| (top {top})", result["units"][:top], columns),
                 (f"control, the same architecture with random weights (top {top})", result["control_units"][:top],
                  columns), ("probe over all units, held-out last 20%", probes, tuple(probes[0]))]

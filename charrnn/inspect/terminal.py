@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from .analyses import SIGMOID_KINDS
+from .analyses import SIGMOID_KINDS, rank_bucket
 
 RED, BLUE, WHITE = (230, 80, 80), (70, 130, 230), (255, 255, 255)
 BUCKET_COLOURS = [(173, 255, 128), (255, 234, 128), (255, 146, 128), (229, 176, 255)]  # GLTR's green → purple
@@ -67,6 +67,19 @@ def paint(symbols, colours, colour=True):
     return "".join(out)
 
 
+def score_text(symbols, scores, edges, colour_by, vocab_size, colour=True):
+    """The text, each scored character on the colour of its rank bucket (or its surprisal)."""
+    if colour_by == "rank":
+        palette = bucket_colours(len(edges) + 1)
+        picked = [palette[b] for b in rank_bucket(scores.rank, edges).tolist()]
+    else:
+        picked = surprisal_colours(scores.logprob, vocab_size)
+    colours = [None] * len(symbols)  # the first character, and any left out, are not scored
+    for position, rgb in zip(scores.position.tolist(), picked):
+        colours[position] = rgb
+    return paint(symbols, colours, colour) + ("" if symbols.endswith("\n") else "\n")
+
+
 def table(rows, columns):
     """Rows of dicts as aligned text columns; floats to 4 places."""
     cells = [[f"{row[c]:.4f}" if isinstance(row[c], float) else str(row[c]) for c in columns] for row in rows]
@@ -101,5 +114,6 @@ def match_listing(symbols, matches, context=24, colour=True):
         inside = one_line(symbols[m["start"]:m["end"]])
         after = one_line(symbols[m["end"]:m["end"] + context])
         marked = paint(inside, [BLUE] * len(inside), True) if colour else f"[[{inside}]]"
-        lines.append(f"{rank:>3}. {m['start']}:{m['end']} ∩{m['intersection']} ∪{m['union']}  {before}{marked}{after}")
+        overlap = f"∩{m['intersection']} ∪{m['union']}"
+        lines.append(f"{rank:>3}. {m['start']}:{m['end']} {overlap}  {before}{marked}{after}")
     return "\n".join(lines) + "\n"
