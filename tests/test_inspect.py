@@ -6,6 +6,8 @@ summary are the API's records and eval's figures."""
 import html.parser
 import json
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -271,3 +273,12 @@ def test_every_inspect_command_has_help():
     for command in ("score", "units", "find", "gates", "match"):
         result = invoke("inspect", command, "--help")
         assert result.exit_code == 0 and "--checkpoint" in result.stdout and "--format" in result.stdout
+
+
+def test_a_reader_that_stops_early_ends_it_quietly(planted):
+    path, text = planted
+    process = subprocess.Popen([sys.executable, "-m", "charrnn", "inspect", "score", str(text), "--checkpoint",
+                                str(path), "--format", "jsonl"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert json.loads(process.stdout.readline())["position"] == 1
+    process.stdout.close()  # as `| head -1` does
+    assert process.wait() == 0 and b"Traceback" not in process.stderr.read()

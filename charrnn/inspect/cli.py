@@ -74,7 +74,12 @@ class Output:
         self.ready()  # the input is good: compile kernels, say which checkpoint
         if self.path is None:
             sys.stdout.flush()
-            yield sys.stdout.buffer
+            try:
+                yield sys.stdout.buffer
+                sys.stdout.buffer.flush()
+            except BrokenPipeError:  # the reader has what it wanted (e.g. `| head`): stop quietly
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                raise click.exceptions.Exit(0) from None
             return
         tmp = os.path.join(os.path.dirname(self.path) or ".", f".{os.path.basename(self.path)}.tmp{os.getpid()}")
         try:
