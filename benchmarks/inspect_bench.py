@@ -1,9 +1,9 @@
 """make bench-inspect: the figures of docs/inspect.md.
 
 1. Speed: `charrnn inspect score` (jsonl, and the plain view) against `charrnn eval` on
-   tiny-shakespeare's validation split (its last 10%), chars/s of whole commands, the best
-   of --repeats runs each, interleaved (the machine is shared: the best run is the least
-   disturbed one).
+   tiny-shakespeare's validation split (its last 10%), chars/s of whole commands, in wall
+   clock and in CPU time, the best of --repeats runs each, interleaved (on a shared machine
+   the best run is the least disturbed one, and CPU time is steadier than wall clock).
 2. Memory: peak RSS (os.wait4 of each child) of `eval` and `inspect score --format jsonl`
    on a --big-mb file of tiny-shakespeare repeated, with a small model (the text, not the
    model, is what takes memory).
@@ -15,7 +15,7 @@ Models without a --checkpoint are trained for one step by `charrnn train` (weigh
 their initialisation: speed and memory do not depend on the values; for the HTML size they
 are a hard case, noise that deflate cannot shrink much).
 
-    python benchmarks/inspect_bench.py [--checkpoint RUN] [--repeats 3] [--big-mb 100]
+    python benchmarks/inspect_bench.py [--checkpoint RUN] [--repeats 3] [--big-mb 100] [--parts speed,html,memory]
 """
 
 import argparse
@@ -33,23 +33,16 @@ CORPUS = next(p for p in (ROOT.parent / "shared/corpora/tiny-shakespeare.txt", R
 
 
 def charrnn(*args):
-    """Run a charrnn command to its end; its wall-clock seconds."""
+    """Run a charrnn command to its end: (wall-clock seconds, CPU seconds, peak RSS in MB), the
+    last two from the child's own rusage (os.wait4), not summed over other children."""
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "charrnn", *map(str, args)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, cwd=ROOT)
-    if result.returncode:
-        sys.exit(f"charrnn {' '.join(map(str, args))} failed: {result.stderr.decode()}")
-    return time.perf_counter() - start
-
-
-def peak_mb(*args):
-    """Peak RSS (MB) of one charrnn command, from its own rusage (not the other children's)."""
     process = subprocess.Popen([sys.executable, "-m", "charrnn", *map(str, args)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, cwd=ROOT)
+                               stderr=subprocess.PIPE, cwd=ROOT)
+    stderr = process.stderr.read()
     _, status, usage = os.wait4(process.pid, 0)
     if status:
-        sys.exit(f"charrnn {' '.join(map(str, args))} failed")
-    return usage.ru_maxrss / 1024
+        sys.exit(f"charrnn {' '.join(map(str, args))} failed: {stderr.decode()}")
+    return time.perf_counter() - start, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def one_step_model(work, name, corpus, *flags):
@@ -67,13 +60,15 @@ def speed(work, checkpoint, repeats):
     chars = len(val.read_text()) - 1
     commands = {"eval": ["eval", val], "inspect score --format jsonl": ["inspect", "score", val, "--format", "jsonl"],
                 "inspect score (plain, to a pipe)": ["inspect", "score", val]}
-    best = {name: float("inf") for name in commands}
+    wall, cpu = ({name: float("inf") for name in commands} for _ in range(2))
     for _ in range(repeats):
         for name, args in commands.items():
-            best[name] = min(best[name], charrnn(*args, "--checkpoint", checkpoint))
-    print(f"speed on the validation split ({chars:,} chars), best of {repeats}, whole commands:")
-    for name, seconds in best.items():
-        print(f"  {name:34} {seconds:6.2f} s  {chars / seconds:9,.0f} chars/s  {best['eval'] / seconds:.2f}x eval")
+            seconds, cpu_seconds, _ = charrnn(*args, "--checkpoint", checkpoint)
+            wall[name], cpu[name] = min(wall[name], seconds), min(cpu[name], cpu_seconds)
+    print(f"speed on the validation split ({chars:,} chars), best of {repeats}, whole commands (wall clock; CPU time):")
+    for name in commands:
+        print(f"  {name:34} {chars / wall[name]:9,.0f} chars/s  {wall['eval'] / wall[name]:.2f}x eval;  "
+              f"{chars / cpu[name]:9,.0f} chars per CPU second  {cpu['eval'] / cpu[name]:.2f}x eval")
 
 
 def memory(work, big_mb):
@@ -84,13 +79,10 @@ def memory(work, big_mb):
             f.write(text)
     os.truncate(big, big_mb * 2 ** 20)
     model = one_step_model(work, "small", CORPUS, "--hidden-size", "32", "--num-layers", "1", "--no-layer-norm")
-    start = time.perf_counter()
-    eval_mb = peak_mb("eval", big, "--checkpoint", model)
-    middle = time.perf_counter()
-    inspect_mb = peak_mb("inspect", "score", big, "--checkpoint", model, "--format", "jsonl")
-    end = time.perf_counter()
-    print(f"peak memory on a {big_mb} MB file (a 1x32 LSTM): eval {eval_mb:,.0f} MB ({middle - start:.0f} s), "
-          f"inspect score --format jsonl {inspect_mb:,.0f} MB ({end - middle:.0f} s): {inspect_mb - eval_mb:+,.0f} MB")
+    eval_s, _, eval_mb = charrnn("eval", big, "--checkpoint", model)
+    inspect_s, _, inspect_mb = charrnn("inspect", "score", big, "--checkpoint", model, "--format", "jsonl")
+    print(f"peak memory on a {big_mb} MB file (a 1x32 LSTM): eval {eval_mb:,.0f} MB ({eval_s:.0f} s), "
+          f"inspect score --format jsonl {inspect_mb:,.0f} MB ({inspect_s:.0f} s): {inspect_mb - eval_mb:+,.0f} MB")
 
 
 def html(work):
@@ -98,7 +90,7 @@ def html(work):
     (work / "20k.txt").write_text(text)
     model = one_step_model(work, "wide", CORPUS, "--hidden-size", "256", "--num-layers", "2")
     report = work / "units.html"
-    seconds = charrnn("inspect", "units", work / "20k.txt", "--checkpoint", model, "-o", report)
+    seconds, _, _ = charrnn("inspect", "units", work / "20k.txt", "--checkpoint", model, "-o", report)
     print(f"units report, 20,000 chars x 1,024 units (2x256 LSTM, h and c): {report.stat().st_size / 1e6:.1f} MB, "
           f"written in {seconds:.1f} s")
     browser_times(report)
@@ -142,14 +134,18 @@ def main():
     parser.add_argument("--checkpoint", help="for the speed figures [default: a 2x128 LSTM trained one step]")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--big-mb", type=int, default=100)
+    parser.add_argument("--parts", default="speed,html,memory", help="which figures, comma-separated")
     args = parser.parse_args()
+    parts = args.parts.split(",")
     print(f"load average at the start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory(prefix="charrnn-bench-inspect-") as work:
         work = Path(work)
-        checkpoint = args.checkpoint or one_step_model(work, "default", CORPUS)
-        speed(work, Path(checkpoint).resolve(), args.repeats)
-        html(work)
-        memory(work, args.big_mb)
+        if "speed" in parts:
+            speed(work, Path(args.checkpoint or one_step_model(work, "default", CORPUS)).resolve(), args.repeats)
+        if "html" in parts:
+            html(work)
+        if "memory" in parts:
+            memory(work, args.big_mb)
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
