@@ -7,7 +7,7 @@ CORPUS ?= $(DEFAULT_CORPUS)
 SHARED_CORPUS := ../shared/corpora/tiny-shakespeare.txt
 CORPUS_URL := https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt
 
-.PHONY: install test demo bench bench-torch bench-quality bench-zero-state bench-export bench-serve bench-finetune clean
+.PHONY: install test demo bench bench-torch bench-quality bench-zero-state bench-export bench-serve bench-finetune bench-inspect clean
 
 install: $(VENV)/.installed
 
@@ -67,6 +67,11 @@ bench-serve: install
 # scratch, at equal steps, one thread (docs/finetune.md; about 30 minutes).
 bench-finetune: install
 	OPENBLAS_NUM_THREADS=1 $(BIN)/python benchmarks/finetune.py $(BENCH_ARGS)
+
+# charrnn inspect (docs/inspect.md): score against eval in speed and memory, the HTML report's size and load
+# time (about 30 minutes, most of it the 100 MB memory run; BENCH_ARGS="--big-mb 10" for a quick look).
+bench-inspect: install
+	$(BIN)/python benchmarks/inspect_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache checkpoints/demo checkpoints/cache

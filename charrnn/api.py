@@ -15,6 +15,7 @@ from zero state, so a unit's value at any character depends on everything before
 """
 
 import codecs
+from dataclasses import replace
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from .errors import CharrnnError
 from .evaluation import encode_for_scoring, eval_log_probs, score_text
 from .hooks import Recorder, make_clamp
 from .inference import run_layers
-from .model import init_state
+from .model import init_params, init_state
 from .records import ActivationChunk, CharScores
 from .sample import SampleOptions, Sampler
 
@@ -59,6 +60,12 @@ class Model:
     def __repr__(self):
         c = self.config
         return f"<charrnn.Model {c.cell} {c.num_layers}x{c.hidden_size}, vocab {self.vocab.size}, {self.path}>"
+
+    def control(self, seed=0):
+        """The same architecture and vocab with fresh random weights (init_params, seeded): what
+        a unit shows there, it owes to the input characters alone, not to training."""
+        params = init_params(self.config, self.vocab.size, np.random.default_rng(seed))
+        return Model(replace(self.checkpoint, params=params, slots={key: {} for key in params}))
 
     def info(self):
         """What `charrnn info` prints: model, vocab, progress and corpus, as a dict."""
@@ -130,13 +137,15 @@ class Model:
         whose .nats is `charrnn eval`'s total for the text. For long texts use score_chunks."""
         return CharScores.concat(self.score_chunks(text, top_k, clamp, unknown, errors))
 
-    def activation_chunks(self, text, layers=None, kinds=("h", "c"), clamp=None, chunk=1024):
+    def activation_chunks(self, text, layers=None, kinds=("h", "c"), clamp=None, chunk=1024, unknown="error",
+                          errors="strict"):
         """The values inside the model as it reads `text` as ONE stream from zero state (unlike
         score's eval layout), `chunk` characters at a time: an ActivationChunk(start, values)
         each, values[(layer, kind)] (T, H) in the model's dtype, row t the value after reading
         character start + t. Kinds: "h", "c" (LSTM) and the activated gates (hooks.py lists
-        them per cell); layers None = all. Errors in the arguments raise here."""
-        ids, _ = self.vocab.encode(text)
+        them per cell); layers None = all; unknown and errors as in score. Errors in the
+        arguments raise here."""
+        ids, _ = self.vocab.encode(text, unknown, errors)
         if not len(ids):
             raise CharrnnError("no characters to read")
         recorder = Recorder(self.config, layers, kinds, make_clamp(self.config, clamp))
@@ -148,9 +157,10 @@ class Model:
             _, state = run_layers(self.params, self.config, ids[None, start:start + chunk], state, recorder)
             yield ActivationChunk(start, {key: steps[:, 0] for key, steps in recorder.take().items()})
 
-    def activations(self, text, layers=None, kinds=("h", "c"), clamp=None):
+    def activations(self, text, layers=None, kinds=("h", "c"), clamp=None, unknown="error", errors="strict"):
         """activation_chunks collected: {(layer, kind): (T, H)} for the whole text."""
-        chunks = [chunk.values for chunk in self.activation_chunks(text, layers, kinds, clamp)]
+        chunks = [chunk.values for chunk in self.activation_chunks(text, layers, kinds, clamp, unknown=unknown,
+                                                                   errors=errors)]
         return {key: np.concatenate([values[key] for values in chunks]) for key in chunks[0]}
 
 

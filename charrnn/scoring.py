@@ -12,7 +12,8 @@ from .evaluation import EvalResult, evaluate
 from .finetune import describe_lineage
 
 
-def _read(name):
+def read_input(name):
+    """The bytes of a file, or of stdin for "-"."""
     if name == "-":
         return sys.stdin.buffer.read()
     try:
@@ -31,7 +32,7 @@ def score_files(model, names, unknown="error", errors="strict", per_stream=False
     `per_stream` adds each file's median and worst streams (see evaluation.Streams)."""
     results = []
     for name in names:
-        data = _read(name)
+        data = read_input(name)
         with _bar(name, len(data)) as bar:
             result = model.evaluate(data, unknown, errors, bar.update)
         results.append((name, result))

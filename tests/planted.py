@@ -113,3 +113,69 @@ def reference_forward(config, params, ids):
         logps.append(logits - logits.max() - np.log(np.exp(logits - logits.max()).sum()))
         steps.append(values)
     return steps, np.array(logps)
+
+
+# ---------------------------------------------------------------- units that mean something, for inspect
+
+PLANTED = Vocab([ord(c) for c in '\n "().abcdefgh'])
+BRACKET, QUOTE, LINE, RIGHT, LEFT = 0, 1, 2, 3, 4  # the planted units of planted_lstm
+
+
+def planted_lstm(hidden_size=8, seed=0):
+    """A one-layer LSTM (one-hot input, float64) with five units of known meaning; the rest
+    have small random weights (std 0.1) and no unit reads a planted one.
+
+    BRACKET  on "(" and ")": i = σ(20), f = σ(−20), g = tanh(±20); elsewhere i = σ(−20),
+             f = σ(20). So c ≈ +1 inside brackets, −1 outside (after the first bracket).
+    QUOTE    a flip-flop: on '"' f = σ(−20), i = σ(20) and g = tanh(−10·h(t−1) + 1), so each
+             quote flips c's sign (the first sets tanh(1)); elsewhere it holds.
+    LINE     a counter: c grows by 0.02 a character (f = i = σ(20), g = 0.02) and is reset
+             on "\\n" (f = i = σ(−20)): c = 0.02 × the position in the line.
+    RIGHT    forget-gate bias +20: f > 0.9 at every step.  LEFT  bias −20: f < 0.1 always.
+    The output gates of the first three are σ(20), so h = tanh(c). The head is small random
+    except that h of BRACKET feeds ")" with weight 8 (bias −4) and "(" has bias −20, so greedy
+    decoding never opens a bracket, and writes ")" only while BRACKET's h is above 1/2.
+    """
+    config = tiny_config(cell="lstm", hidden_size=hidden_size, dtype="float64", ema_decay=0.0)
+    rng = np.random.default_rng(seed)
+    params = {k: rng.normal(0, 0.1, v.shape) for k, v in init_params(config, PLANTED.size, rng).items()}
+    H, ids = hidden_size, {chr(s): i for i, s in enumerate(PLANTED.symbols)}
+    Wx, Wh, b = params["rnn.0.Wx"], params["rnn.0.Wh"], params["rnn.0.b"]
+    i, f, o, g = (np.arange(4) * H)[:, None] + np.arange(3)  # columns of the planted units' gates, (4, 3)
+    Wh[:, np.r_[i.ravel(), f.ravel(), o.ravel(), g.ravel()]] = 0  # the planted units read no h
+    Wh[:3, :] = 0  # and nothing reads theirs
+    Wx[:, np.r_[i.ravel(), f.ravel(), g.ravel()]] = 0
+    b[np.r_[i.ravel(), f.ravel(), g.ravel()]] = 0
+    b[o.ravel()] = 20
+    for unit, on in ((BRACKET, "()"), (QUOTE, '"'), (LINE, "\n")):  # gates open on these characters
+        for ch in PLANTED.symbols:
+            hit = chr(ch) in on
+            Wx[ids[chr(ch)], i[unit]] = 20 if hit != (unit == LINE) else -20
+            Wx[ids[chr(ch)], f[unit]] = -20 if hit else 20
+    Wx[ids["("], g[BRACKET]], Wx[ids[")"], g[BRACKET]] = 20, -20
+    b[g[QUOTE]], Wh[QUOTE, g[QUOTE]] = 1, -10
+    b[g[LINE]] = np.arctanh(0.02)
+    b[H + RIGHT], b[H + LEFT] = 20, -20
+    params["head.W"][BRACKET, :] = 0
+    params["head.W"][BRACKET, ids[")"]] = 8
+    params["head.b"][:] = 0
+    params["head.b"][ids[")"]], params["head.b"][ids["("]] = -4, -20
+    return config, PLANTED, params
+
+
+def planted_text(n_chars=3000, seed=0):
+    """Lines of at most 40 characters of words from a..h, with bracketed spans and quoted
+    spans that never overlap; it opens with a bracketed span, so BRACKET is ±1 from there on."""
+    rng = np.random.default_rng(seed)
+    words = ["".join(rng.choice(list("abcdefgh"), rng.integers(1, 6))) for _ in range(40)]
+    out, line = ["(ab cd)"], 7
+    while sum(map(len, out)) < n_chars:
+        span = " ".join(rng.choice(words, rng.integers(1, 4)))
+        kind = rng.integers(4)
+        piece = " " + (f"({span})" if kind == 0 else f'"{span}"' if kind == 1 else span) + ("." if kind == 2 else "")
+        if line + len(piece) > 40:
+            out.append("\n")
+            line = 0
+        out.append(piece)
+        line += len(piece)
+    return "".join(out)[:n_chars]

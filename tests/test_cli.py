@@ -110,13 +110,19 @@ def bad_files(tmp_path):
         (tmp_path / name).write_bytes(content)
     (tmp_path / "emptydir").mkdir()
     vocab = Vocab([ord(c) for c in "abc\n"])
-    config, params = random_model(vocab, cell="gru")
-    save_model(tmp_path / "gru.npz", config, vocab, params)
+    for cell in ("gru", "rnn"):
+        config, params = random_model(vocab, cell=cell)
+        save_model(tmp_path / f"{cell}.npz", config, vocab, params)
+    (tmp_path / "labels.txt").write_text("1 0 1")
+    (tmp_path / "words.txt").write_text("one two\n")
+    (tmp_path / "outside.txt").write_text("xyz")
+    (tmp_path / "abc.txt").write_text("abcab\nca")
     return tmp_path
 
 
 TRAIN = ["train", "{corpus}", *TINY]
 CK = ["--checkpoint", "{trained}"]
+INSPECT = ["inspect"]
 BAD_INPUTS = [  # (name, argv with {placeholders}, expected message fragment)
     ("missing corpus", ["train", "nope.txt", *TINY], "no such file"),
     ("directory without files", ["train", "emptydir", *TINY], "no files found"),
@@ -238,6 +244,42 @@ BAD_INPUTS = [  # (name, argv with {placeholders}, expected message fragment)
     ("repetition window zero", ["sample", *CK, "--repetition-window", "0"], "--repetition-window must be >= 1"),
     ("keep-eval without init-from", [*TRAIN, "--keep-eval", "{corpus}"], "needs --init-from"),
     ("keep-eval outside the vocab", [*TRAIN, "--init-from", "{trained}", "--keep-eval", "bin.dat"], "--keep-eval"),
+    ("inspect unit out of range", [*INSPECT, "units", "{corpus}", *CK, "--unit", "0:c:16"],
+     "unit 0:c:16: no unit 16; the layers' units are 0-15"),
+    ("inspect layer out of range", [*INSPECT, "units", "{corpus}", *CK, "--unit", "1:h:0"],
+     "unit 1:h:0: no layer 1; the model's layers are 0-0"),
+    ("inspect kind the cell lacks", [*INSPECT, "units", "{corpus}", *CK, "--unit", "0:z:0"],
+     "unit 0:z:0: the lstm has no 'z'; its kinds are h, c, i, f, o, g"),
+    ("inspect unit malformed", [*INSPECT, "units", "{corpus}", *CK, "--unit", "0:c"], "is not LAYER:KIND:INDEX"),
+    ("inspect kinds the cell lacks", [*INSPECT, "find", "{corpus}", *CK, "--regex", "the", "--kinds", "h,z"],
+     "the lstm has no 'z'"),
+    ("inspect gates of an rnn", [*INSPECT, "gates", "abc.txt", "--checkpoint", "rnn.npz"], "the rnn has no gates"),
+    ("inspect span outside the text", [*INSPECT, "match", "{corpus}", *CK, "--select", "10:999999"],
+     "--select 10:999999 is outside the text, which has 6000 characters"),
+    ("inspect empty span", [*INSPECT, "match", "{corpus}", *CK, "--select", "10:10"], "is outside the text"),
+    ("inspect span malformed", [*INSPECT, "match", "{corpus}", *CK, "--select", "10-20"], "is not START:END"),
+    ("inspect regex", [*INSPECT, "find", "{corpus}", *CK, "--regex", "(the"], "--regex '(the' does not compile"),
+    ("inspect labels length", [*INSPECT, "find", "{corpus}", *CK, "--labels", "labels.txt"],
+     "--labels labels.txt holds 3 numbers; the text has 6000 characters"),
+    ("inspect labels not numbers", [*INSPECT, "find", "{corpus}", *CK, "--labels", "words.txt"],
+     "could not convert string to float"),
+    ("inspect constant labels", [*INSPECT, "find", "{corpus}", *CK, "--regex", "QQQ"], "the same at every character"),
+    ("inspect no concept", [*INSPECT, "find", "{corpus}", *CK], "give one of --hypothesis, --regex or --labels"),
+    ("inspect two concepts", [*INSPECT, "find", "{corpus}", *CK, "--regex", "a", "--hypothesis", "indent"],
+     "give one of"),
+    ("inspect score outside vocab", [*INSPECT, "score", "bin.dat", *CK], "characters not in the vocab: '\\x00'"),
+    ("inspect units outside vocab", [*INSPECT, "units", "bin.dat", *CK], "characters not in the vocab"),
+    ("inspect score empty", [*INSPECT, "score", "empty.txt", *CK], "need at least 2 characters"),
+    ("inspect units empty stdin", [*INSPECT, "units", "-", *CK], "the text is empty"),
+    ("inspect empty once skipped", [*INSPECT, "gates", "outside.txt", "--checkpoint", "gru.npz", "--unknown", "skip"],
+     "the text is empty once characters outside the vocab are skipped"),
+    ("inspect missing file", [*INSPECT, "score", "nope.txt", *CK], "cannot read nope.txt"),
+    ("inspect invalid utf-8", [*INSPECT, "score", "bad.txt", *CK], "invalid UTF-8 at byte offset 300"),
+    ("inspect clamp a gate", [*INSPECT, "score", "{corpus}", *CK, "--clamp", "0:f:1=1"], "the lstm's state has no 'f'"),
+    ("inspect buckets", [*INSPECT, "score", "{corpus}", *CK, "--buckets", "3,1"], "'3,1' is not increasing"),
+    ("inspect output into a missing directory", [*INSPECT, "gates", "{corpus}", *CK, "-o", "nodir/r.html"],
+     "no such directory nodir"),
+    ("inspect output over a directory", [*INSPECT, "gates", "{corpus}", *CK, "-o", "emptydir"], "is a directory"),
 ]
 
 

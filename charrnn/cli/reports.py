@@ -35,14 +35,17 @@ def eval_command(files, checkpoint, as_json, unknown, cache_dir, full, encoding_
         if as_json:
             click.echo(json.dumps(result))
         else:
-            skipped = f", {result['skipped']} skipped" if result["skipped"] else ""
-            sampled = (f" of {result['split_chars']:,}, a fixed sample; --full scores all" if result["sampled"]
-                       else "")
-            click.echo(f"{result['name']}: {result['nats_per_char']:.4f} nats/char, {result['bits_per_char']:.4f} "
-                       f"bits/char, perplexity {result['perplexity']:.3f} ({result['chars']:,} chars{sampled}"
-                       f"{skipped})")
+            click.echo(result_line(result))
             if "streams" in result:
                 click.echo(stream_line(result))
+
+
+def result_line(result):
+    """`eval`'s line for one result dict (EvalResult.to_dict), which `inspect score` repeats."""
+    skipped = f", {result['skipped']} skipped" if result["skipped"] else ""
+    sampled = f" of {result['split_chars']:,}, a fixed sample; --full scores all" if result["sampled"] else ""
+    return (f"{result['name']}: {result['nats_per_char']:.4f} nats/char, {result['bits_per_char']:.4f} bits/char, "
+            f"perplexity {result['perplexity']:.3f} ({result['chars']:,} chars{sampled}{skipped})")
 
 
 def stream_line(result):
