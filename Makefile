@@ -68,8 +68,8 @@ bench-serve: install
 bench-finetune: install
 	OPENBLAS_NUM_THREADS=1 $(BIN)/python benchmarks/finetune.py $(BENCH_ARGS)
 
-# charrnn inspect (docs/inspect.md): score against eval in speed and memory, the HTML report's size and load
-# time (about 30 minutes, most of it the 100 MB memory run; BENCH_ARGS="--big-mb 10" for a quick look).
+# charrnn inspect (docs/inspect.md): score against eval in speed and memory (a 100 MB file, each run stopped once
+# its peak memory settles), the HTML report's size and load time; some 10 to 20 minutes.
 bench-inspect: install
 	$(BIN)/python benchmarks/inspect_bench.py $(BENCH_ARGS)
 

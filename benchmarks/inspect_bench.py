@@ -4,7 +4,7 @@
    tiny-shakespeare's validation split (its last 10%), chars/s of whole commands, in wall
    clock and in CPU time, the best of --repeats runs each, interleaved (on a shared machine
    the best run is the least disturbed one, and CPU time is steadier than wall clock).
-2. Memory: peak RSS (os.wait4 of each child) of `eval` and `inspect score --format jsonl`
+2. Memory: peak RSS (VmHWM, or the child's rusage) of `eval` and `inspect score --format jsonl`
    on a --big-mb file of tiny-shakespeare repeated, with a small model (the text, not the
    model, is what takes memory).
 3. The HTML: size of a units report of a 20,000-character text with every h and c unit of
@@ -19,6 +19,7 @@ are a hard case, noise that deflate cannot shrink much).
 """
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
@@ -71,7 +72,31 @@ def speed(work, checkpoint, repeats):
               f"{chars / cpu[name]:9,.0f} chars per CPU second  {cpu['eval'] / cpu[name]:.2f}x eval")
 
 
-def memory(work, big_mb):
+def peak_rss(settle, *args):
+    """Peak RSS (MB) of a charrnn command, and how it ended. With `settle` > 0 (Linux), the
+    command is stopped once its peak (VmHWM) has not grown for `settle` seconds: the peak
+    comes while the text is encoded, before the first window, and the rest streams in
+    constant memory (on a busy 2-core machine the whole 100 MB run takes hours)."""
+    process = subprocess.Popen([sys.executable, "-m", "charrnn", *map(str, args)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, cwd=ROOT)
+    start = since = time.perf_counter()
+    if not settle:
+        _, _, usage = os.wait4(process.pid, 0)
+        return usage.ru_maxrss / 1024, f"ran to the end in {time.perf_counter() - start:.0f} s"
+    peak = 0
+    while process.poll() is None and time.perf_counter() - since < settle:
+        time.sleep(1)
+        with contextlib.suppress(OSError, IndexError):  # the process may end between poll and read
+            now = int(Path(f"/proc/{process.pid}/status").read_text().split("VmHWM:")[1].split()[0]) / 1024
+            peak, since = (now, time.perf_counter()) if now > peak else (peak, since)
+    if process.poll() is None:
+        process.terminate()
+        process.wait()
+        return peak, f"stopped after {time.perf_counter() - start:.0f} s, its peak unchanged for {settle} s"
+    return peak, f"ran to the end in {time.perf_counter() - start:.0f} s"
+
+
+def memory(work, big_mb, settle):
     big = work / "big.txt"
     text = CORPUS.read_bytes()
     with open(big, "wb") as f:
@@ -79,10 +104,10 @@ def memory(work, big_mb):
             f.write(text)
     os.truncate(big, big_mb * 2 ** 20)
     model = one_step_model(work, "small", CORPUS, "--hidden-size", "32", "--num-layers", "1", "--no-layer-norm")
-    eval_s, _, eval_mb = charrnn("eval", big, "--checkpoint", model)
-    inspect_s, _, inspect_mb = charrnn("inspect", "score", big, "--checkpoint", model, "--format", "jsonl")
-    print(f"peak memory on a {big_mb} MB file (a 1x32 LSTM): eval {eval_mb:,.0f} MB ({eval_s:.0f} s), "
-          f"inspect score --format jsonl {inspect_mb:,.0f} MB ({inspect_s:.0f} s): {inspect_mb - eval_mb:+,.0f} MB")
+    eval_mb, eval_end = peak_rss(settle, "eval", big, "--checkpoint", model)
+    inspect_mb, inspect_end = peak_rss(settle, "inspect", "score", big, "--checkpoint", model, "--format", "jsonl")
+    print(f"peak memory on a {big_mb} MB file (a 1x32 LSTM): eval {eval_mb:,.0f} MB ({eval_end}); inspect score "
+          f"--format jsonl {inspect_mb:,.0f} MB ({inspect_end}): {inspect_mb - eval_mb:+,.0f} MB")
 
 
 def html(work):
@@ -134,6 +159,8 @@ def main():
     parser.add_argument("--checkpoint", help="for the speed figures [default: a 2x128 LSTM trained one step]")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--big-mb", type=int, default=100)
+    parser.add_argument("--settle", type=int, default=60,
+                        help="stop a memory run once its peak has not grown for this many seconds (0: run to the end)")
     parser.add_argument("--parts", default="speed,html,memory", help="which figures, comma-separated")
     args = parser.parse_args()
     parts = args.parts.split(",")
@@ -145,7 +172,7 @@ def main():
         if "html" in parts:
             html(work)
         if "memory" in parts:
-            memory(work, args.big_mb)
+            memory(work, args.big_mb, args.settle)
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
