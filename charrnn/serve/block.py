@@ -46,7 +46,7 @@ def groups(choices):
 
 def run_block(stepper, batch, length, stop_early):
     """Up to `length` steps of every stream in `batch` (its ids and state move on); stops after a
-    step where stop_early() is true. Returns (ids (N, L), logp (N, L), full (N, L, V) or None, L):
+    step where stop_early(steps so far) is true. Returns (ids (N, L), logp (N, L), full (N, L, V) or None, L):
     the chosen ids, the model's untempered log-probability of each, and every symbol's when a
     choice asks for logprobs alternatives."""
     N, ids = len(batch.choices), batch.ids
@@ -67,7 +67,7 @@ def run_block(stepper, batch, length, stop_early):
                 full[rows, steps] = shifted - log_total[:, None]
         chosen_ids[:, steps] = ids
         steps += 1
-        if stop_early():
+        if stop_early(steps):
             break
     for _, _, draws in batch.groups:
         for u in draws or ():

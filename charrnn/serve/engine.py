@@ -5,9 +5,10 @@ to BLOCK steps (block.py), handing each stream its characters once per block; be
 it admits as many waiting jobs as the stream limit allows (priming each prompt in one
 forward) and drops the streams that ended, were cancelled (the client went away) or ran out
 of time. A block ends early, after the step in progress, when a waiting job could join, a
-client leaves, the server stops, a request's deadline passes or FLUSH seconds have gone by
-(so text reaches clients steadily); and it is never longer than the fewest characters any
-stream still has to make, so a finished stream leaves at once.
+client leaves or the server stops; and, once FLUSH_STEPS steps are done, when FLUSH seconds
+have gone by (so text reaches clients steadily) or a request's deadline has passed. It is
+never longer than the fewest characters any stream still has to make, so a finished stream
+leaves at once.
 
 A stream's numbers do not depend on what else is in the batch (beyond BLAS round-off in
 float32). Text goes to each request through its choices' deques; the event loop is woken
@@ -28,7 +29,8 @@ from .block import Uniforms, groups, hand_out, run_block
 from .errors import ApiError
 
 BLOCK = 32  # steps at most between handing out text
-FLUSH = 0.025  # seconds at most between handing out text
+FLUSH = 0.025  # seconds at most between handing out text, once FLUSH_STEPS steps are done
+FLUSH_STEPS = 8  # a machine that gives the engine little CPU would otherwise shrink blocks to a step
 
 
 @dataclass
@@ -186,9 +188,9 @@ class Engine(threading.Thread):
         free = self.max_streams - len(batch.choices)  # slots a waiting job could take after this block
         until = min([time.monotonic() + self.flush] + [job.deadline for job in batch.jobs])
 
-        def stop_early():
+        def stop_early(steps):
             return (self.interrupted or (self.waiting and len(self.waiting[0].choices) <= free)
-                    or time.monotonic() >= until)
+                    or (steps >= FLUSH_STEPS and time.monotonic() >= until))
 
         hand_out(batch.choices, *run_block(self.stepper, batch, length, stop_early))
         for job in batch.jobs:
