@@ -45,10 +45,10 @@ def groups(choices):
 
 
 def run_block(stepper, batch, length, stop_early):
-    """Up to `length` steps of every stream in `batch` (its ids and state move on); stops after a
-    step where stop_early(steps so far) is true. Returns (ids (N, L), logp (N, L), full (N, L, V) or None, L):
-    the chosen ids, the model's untempered log-probability of each, and every symbol's when a
-    choice asks for logprobs alternatives."""
+    """Up to `length` steps of every stream in `batch` (its ids and state move on), stopping after
+    a step where stop_early(steps so far) is true. Returns (ids (N, L), logp (N, L), full, L):
+    the chosen ids, the model's untempered log-probability of each, and full (N, L, V) every
+    symbol's when a choice asks for logprobs alternatives (else None)."""
     N, ids = len(batch.choices), batch.ids
     chosen_ids, chosen_logp = np.empty((N, length), np.int64), np.empty((N, length))
     wants_all = any(c.logprobs for c in batch.choices)
