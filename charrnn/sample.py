@@ -92,9 +92,14 @@ def model_logp(logits, ids):
 
 def draw(probs, rng):
     """One id per row: the first symbol whose cumulative (unnormalised) mass exceeds a uniform draw."""
+    return draw_with(probs, rng.random((len(probs), 1)))
+
+
+def draw_with(probs, uniforms):
+    """`draw` with the uniforms (K, 1) in [0, 1) given: row i takes uniforms[i]'s share of its mass."""
     cdf = probs.cumsum(axis=1)
     total = cdf[:, -1:]
-    u = np.minimum(rng.random((len(cdf), 1)) * total, np.nextafter(total, 0))  # u < total, even after rounding
+    u = np.minimum(uniforms * total, np.nextafter(total, 0))  # u < total, even after rounding
     return (cdf > u).argmax(axis=1)
 
 

@@ -1,15 +1,17 @@
 """Continuous batching: one thread steps every active stream together, one batched step per character.
 
-Requests (`Job`s, each a few `Choice`s) wait in a bounded queue; between steps the engine
-admits as many as the stream limit allows (priming each prompt in one forward) and drops
-the streams that ended, were cancelled (the client went away) or ran out of time. A step is
+Requests (`Job`s, each a few `Choice`s) wait in a bounded queue. The engine runs blocks of up
+to BLOCK steps (block.py), handing each stream its characters once per block; between blocks
+it admits as many waiting jobs as the stream limit allows (priming each prompt in one
+forward) and drops the streams that ended, were cancelled (the client went away) or ran out
+of time. A block ends early, after the step in progress, when a waiting job could join, a
+client leaves or the server stops; and, once FLUSH_STEPS steps are done, when FLUSH seconds
+have gone by (so text reaches clients steadily) or a request's deadline has passed. It is
+never longer than the fewest characters any stream still has to make, so a finished stream
+leaves at once.
 
-    logits (N, V), state = stepper(ids (N,), state)          every stream at once
-    probs = sample.distribution(logits[rows], options)       per group of equal options
-    ids[rows] = argmax(probs) | sample.draw(probs, EachRow)  each row from its own generator
-
-so a stream's numbers do not depend on what else is in the batch (beyond BLAS round-off
-in float32). Text goes to each request through its choices' deques; the event loop is woken
+A stream's numbers do not depend on what else is in the batch (beyond BLAS round-off in
+float32). Text goes to each request through its choices' deques; the event loop is woken
 with call_soon_threadsafe at most once per drain, and never runs NumPy itself.
 """
 
@@ -22,9 +24,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..sample import distribution, draw
 from ..errors import CharrnnError
+from .block import Uniforms, groups, hand_out, run_block
 from .errors import ApiError
+
+BLOCK = 32  # steps at most between handing out text
+FLUSH = 0.025  # seconds at most between handing out text, once FLUSH_STEPS steps are done
+FLUSH_STEPS = 8  # a machine that gives the engine little CPU would otherwise shrink blocks to a step
 
 
 @dataclass
@@ -40,6 +46,7 @@ class Job:
     cancelled: bool = False
     flagged: bool = False
     prompt_tokens: int = 0
+    on_cancel: object = None  # the engine's, to end the block in progress
 
     @property
     def done(self):
@@ -47,17 +54,8 @@ class Job:
 
     def cancel(self):
         self.cancelled = True
-
-
-class EachRow:
-    """Stands in for the one Generator sample.draw takes: row i's uniform comes from choice
-    i's own generator (Generator.random() and .random((1, 1)) give the same number)."""
-
-    def __init__(self, generators):
-        self.generators = generators
-
-    def random(self, shape):
-        return np.array([g.random() for g in self.generators]).reshape(shape)
+        if self.on_cancel is not None:
+            self.on_cancel()
 
 
 @dataclass
@@ -68,15 +66,16 @@ class Batch:
     jobs: list = field(default_factory=list)
     ids: np.ndarray = None
     state: list = None
-    groups: list = None  # (options, rows, generators), rebuilt when the membership changes
+    groups: list = None  # block.groups: (options, rows, uniforms), rebuilt when the membership changes
 
 
 class Engine(threading.Thread):
-    def __init__(self, backend, max_streams, max_waiting):
+    def __init__(self, backend, max_streams, max_waiting, block=BLOCK, flush=FLUSH):
         super().__init__(name="charrnn-engine", daemon=True)
         self.backend, self.max_streams, self.max_waiting = backend, max_streams, max_waiting
+        self.block, self.flush = block, flush
         self.waiting, self.batch = deque(), Batch()
-        self.cond, self.stopping = threading.Condition(), False
+        self.cond, self.stopping, self.interrupted = threading.Condition(), False, False
         self.stepper = backend.stepper()
 
     def submit(self, job):
@@ -88,13 +87,19 @@ class Engine(threading.Thread):
             if wanted > self.max_streams and len(self.waiting) >= self.max_waiting:
                 raise ApiError(429, f"the server is busy: {self.max_streams} streams running and {self.max_waiting} "
                                "requests waiting; try again shortly", "server_busy", retry_after=1)
+            job.on_cancel = self.interrupt
             self.waiting.append(job)
             self.cond.notify()
 
     def stop(self):
         with self.cond:
             self.stopping = True
+            self.interrupt()
             self.cond.notify()
+
+    def interrupt(self):
+        """End the block in progress after its current step (any thread)."""
+        self.interrupted = True
 
     @property
     def load(self):
@@ -104,11 +109,12 @@ class Engine(threading.Thread):
         with np.errstate(over="ignore"):  # the cells' σ overflows exp by design
             while True:
                 try:
+                    self.interrupted = False  # before _retire: a later cancel ends the coming block
+                    self._retire()
                     if not self._admit():
                         break
-                    self._retire()
                     if self.batch.choices:
-                        self._step()
+                        self._block()
                 except Exception:  # a bug: fail the requests in flight, keep serving the next ones
                     traceback.print_exc(file=sys.stderr)
                     self._fail_all(ApiError(500, "internal error while generating; see the server log", "server_error"))
@@ -149,6 +155,8 @@ class Engine(threading.Thread):
         batch.state = [tuple(np.concatenate([p[layer][k] for p in parts]) for k in range(len(parts[0][layer])))
                        for layer in range(len(parts[0]))]
         batch.ids = np.concatenate([batch.ids if batch.choices else np.empty(0, np.int64), np.array(ids, np.int64)])
+        for choice in job.choices:
+            choice.uniforms = None if choice.rng is None else Uniforms(choice.rng)
         batch.choices += job.choices
         batch.jobs.append(job)
         batch.groups = None
@@ -172,19 +180,19 @@ class Engine(threading.Thread):
         batch.state = [tuple(s[keep] for s in layer) for layer in batch.state]
         batch.groups = None
 
-    def _step(self):
+    def _block(self):
         batch = self.batch
-        logits, batch.state = self.stepper(batch.ids, batch.state)  # (N, V)
         if batch.groups is None:
             batch.groups = groups(batch.choices)
-        for options, rows, generators in batch.groups:
-            probs, shifted, log_total = distribution(logits[rows], options)  # each (R, V)
-            chosen = probs.argmax(axis=1) if options.greedy else draw(probs, EachRow(generators))
-            logp = shifted - log_total[:, None]  # the model's own (untempered) log-probabilities
-            batch.ids[rows] = chosen
-            for row, symbol, row_logp in zip(rows, chosen, logp):
-                choice = batch.choices[row]
-                choice.take(symbol, float(row_logp[symbol]), top_alternatives(row_logp, choice))
+        length = min([self.block] + [c.max_tokens - c.tokens for c in batch.choices if not c.done])
+        free = self.max_streams - len(batch.choices)  # slots a waiting job could take after this block
+        until = min([time.monotonic() + self.flush] + [job.deadline for job in batch.jobs])
+
+        def stop_early(steps):
+            return (self.interrupted or (self.waiting and len(self.waiting[0].choices) <= free)
+                    or (steps >= FLUSH_STEPS and time.monotonic() >= until))
+
+        hand_out(batch.choices, *run_block(self.stepper, batch, length, stop_early))
         for job in batch.jobs:
             self._wake(job)
 
@@ -201,18 +209,3 @@ class Engine(threading.Thread):
                 self._wake(job)
         self.batch = Batch()
 
-
-def groups(choices):
-    """(options, rows, generators) for each set of choices sampled with equal options."""
-    by_options = {}
-    for row, choice in enumerate(choices):
-        by_options.setdefault(choice.options, []).append(row)
-    return [(options, np.array(rows), [choices[r].rng for r in rows]) for options, rows in by_options.items()]
-
-
-def top_alternatives(row_logp, choice):
-    """{token: logprob} of the `choice.logprobs` likeliest symbols, or None when not asked for."""
-    if not choice.logprobs:
-        return None
-    best = np.argsort(-row_logp, kind="stable")[:choice.logprobs]
-    return {choice.pieces[i].decode("utf-8", "replace"): float(row_logp[i]) for i in best}

@@ -1,9 +1,11 @@
 """One generated text (a "choice") and the rules that end it, as the engine thread drives them.
 
-The engine calls `Choice.take` once per step with the symbol drawn; the choice decodes it,
-applies its end rule and releases text that can no longer turn into a stop string to
-`out`, a deque the response side drains from the event loop (deque appends and pops are
-thread-safe). Everything here is plain Python on small strings.
+The engine calls `Choice.take_block` once per block of steps with the symbols drawn; the
+choice decodes them, applies its end rule and releases text that can no longer turn into a
+stop string to `out`, a deque the response side drains from the event loop (deque appends
+and pops are thread-safe). Plain text (no end rule, no logprobs) is taken a block at a time;
+an end rule or logprobs go symbol by symbol (`take`), so where a text ends does not depend on
+where a block did.
 """
 
 import codecs
@@ -72,6 +74,7 @@ class Choice:
     out: deque = field(default_factory=deque)  # released text (and logprob entries) not yet sent
     pending: str = ""
     entries: list = field(default_factory=list)  # (token, logprob, top) of characters not yet released
+    uniforms: object = None  # the engine's block.Uniforms over rng
 
     def __post_init__(self):
         self.decoder = codecs.getincrementaldecoder("utf-8")("replace")  # byte mode splits characters
@@ -80,15 +83,36 @@ class Choice:
     def done(self):
         return self.finish_reason is not None
 
+    def take_block(self, symbols, logps, every_logp):
+        """Add a block's symbols (L,), up to this choice's end: their log-probabilities (L,) and,
+        when alternatives are asked for, every symbol's log-probability at each step (L, V)."""
+        if self.rule is None and self.logprobs is None:  # the common case, in one piece
+            symbols = symbols[:self.max_tokens - self.tokens]
+            self.tokens += len(symbols)
+            ending = self.tokens >= self.max_tokens
+            text = self.decoder.decode(b"".join([self.pieces[s] for s in symbols]), final=ending)
+            if text:
+                self.out.append((len(self.text), text, ()))
+                self.text += text
+            if ending:
+                self.finish("length")
+            return
+        for k, symbol in enumerate(symbols):
+            if self.done:
+                break
+            self.take(symbol, logps[k], None if every_logp is None else self.alternatives(every_logp[k]))
+
+    def alternatives(self, row_logp):
+        """{token: logprob} of the `logprobs` likeliest symbols, or None when not asked for."""
+        if not self.logprobs:
+            return None
+        best = np.argsort(-row_logp, kind="stable")[:self.logprobs]
+        return {self.pieces[i].decode("utf-8", "replace"): float(row_logp[i]) for i in best}
+
     def take(self, symbol, logp, top):
         """Add one generated symbol (its log-probability and top alternatives when asked for)."""
         self.tokens += 1
         piece = self.decoder.decode(self.pieces[symbol])
-        if self.rule is None and self.logprobs is None and self.tokens < self.max_tokens:  # the common case, cheaply
-            if piece:
-                self.out.append((len(self.text), piece, ()))
-                self.text += piece
-            return
         if self.logprobs is not None:
             self.entries.append((piece, logp, top))
         self.pending += piece

@@ -1,0 +1,69 @@
+"""The serve engine alone, without HTTP: characters per second of CPU at N concurrent streams.
+
+CPU seconds (time.process_time), not wall-clock ones, so that the figure does not move with
+the share of a loaded machine the process happens to get: the ratio between N streams and
+one is what batching gains per unit of work. Same model as benchmarks/serve_load.py (a
+random-weight 2x256 LSTM over tiny-shakespeare's characters, float32 kernels, one BLAS
+thread as the server runs it); every stream makes --chars characters at temperature 0.8.
+
+    python benchmarks/serve_engine.py --streams 1,32,64
+"""
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from serving import make_checkpoint  # noqa: E402
+
+from charrnn.serve.backend import load  # noqa: E402
+from charrnn.serve.engine import Engine, Job  # noqa: E402
+from charrnn.serve.jobs import generator, sampling  # noqa: E402
+from charrnn.serve.streams import Choice  # noqa: E402
+
+SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tiny-shakespeare.txt"
+
+
+def streams_at_once(backend, count, chars):
+    """Run `count` streams together to their end: (wall seconds, CPU seconds of this process)."""
+    engine = Engine(backend, max_streams=count, max_waiting=count)
+    engine.start()
+    jobs = []
+    for seed in range(count):
+        job = Job(["ROMEO:"], [], time.monotonic() + 3600)
+        job.choices = [Choice(0, job, sampling(0.8), generator(seed, 0), chars, pieces=backend.pieces)]
+        jobs.append(job)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for job in jobs:
+        engine.submit(job)
+    while not all(job.done for job in jobs):
+        time.sleep(0.005)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    engine.stop()
+    return wall, cpu
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--streams", default="1,8,32,64", help="stream counts, one run each")
+    parser.add_argument("--chars", type=int, default=2000, help="characters per stream")
+    args = parser.parse_args()
+    threadpool_limits(1, "blas")
+    with tempfile.TemporaryDirectory() as tmp:
+        backend = load(make_checkpoint(Path(tmp) / "shakespeare.npz", hidden_size=256, num_layers=2,
+                                       alphabet=SHAKESPEARE.read_text()))
+        rows = [(count, *streams_at_once(backend, count, args.chars)) for count in map(int, args.streams.split(","))]
+    alone = args.chars / rows[0][2]
+    print("| streams | chars/s (wall) | chars per CPU-second (x one stream) |")
+    print("|---:|---:|---:|")
+    for count, wall, cpu in rows:
+        made = count * args.chars
+        print(f"| {count} | {made / wall:,.0f} | {made / cpu:,.0f} ({made / cpu / alone:.1f}x) |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""The engine's blocks of steps, driven directly (no HTTP): a block ends early when a request
+waits or a client leaves, a stream's uniforms do not depend on where blocks end, and the
+server's connections send each event at once (TCP_NODELAY)."""
+
+import asyncio
+import socket
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette")
+
+from serving import make_checkpoint  # noqa: E402
+
+from charrnn.serve.backend import load  # noqa: E402
+from charrnn.serve.block import Uniforms  # noqa: E402
+from charrnn.serve.engine import Engine, Job  # noqa: E402
+from charrnn.serve.jobs import generator, sampling  # noqa: E402
+from charrnn.serve.server import bind  # noqa: E402
+from charrnn.serve.streams import Choice  # noqa: E402
+
+ENDLESS = 10**6  # steps: a block this long would not end within the test
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory):
+    return load(make_checkpoint(tmp_path_factory.mktemp("engine") / "tiny.npz"))
+
+
+@pytest.fixture
+def engine(backend):
+    """An engine whose blocks end only early: never by length or time within a test."""
+    engine = Engine(backend, max_streams=4, max_waiting=4, block=ENDLESS, flush=3600)
+    engine.start()
+    yield engine
+    engine.stop()
+    engine.join(10)
+
+
+def job(backend, max_tokens, seed=0):
+    job = Job(["A"], [], time.monotonic() + 3600)
+    job.choices = [Choice(0, job, sampling(1.0), generator(seed, 0), max_tokens)]
+    job.choices[0].pieces = backend.pieces
+    return job
+
+
+def wait_for(condition, seconds=60):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the engine did not get there"
+        time.sleep(0.01)
+
+
+def test_uniforms_drawn_ahead_are_the_generators_own_sequence():
+    uniforms, one_by_one = Uniforms(np.random.default_rng(5)), np.random.default_rng(5)
+    taken = []
+    for ahead, used in [(32, 3), (32, 32), (8, 0), (40, 17), (1, 1)]:  # blocks that end early use only some
+        taken += list(uniforms.next(ahead)[:used])
+        uniforms.used(used)
+    assert taken == [one_by_one.random() for _ in taken]
+
+
+def test_a_waiting_request_ends_the_block_in_progress(backend, engine):
+    long = job(backend, ENDLESS)
+    engine.submit(long)
+    wait_for(lambda: engine.load == (1, 0))
+    time.sleep(0.2)  # well into the first block
+    assert not long.choices[0].out  # nothing handed out: the block runs on
+    short = job(backend, 5, seed=1)
+    engine.submit(short)
+    wait_for(lambda: short.done)
+    assert len(short.choices[0].text) == 5 and short.choices[0].finish_reason == "length"
+    assert 0 < long.choices[0].tokens < ENDLESS and not long.done  # its block ended when the request came
+
+
+def test_a_client_leaving_ends_the_block_in_progress(backend, engine):
+    leaving = job(backend, ENDLESS)
+    engine.submit(leaving)
+    wait_for(lambda: engine.load == (1, 0))
+    leaving.cancel()
+    wait_for(lambda: engine.load == (0, 0))  # dropped after the step in progress, not after a whole block
+    assert leaving.choices[0].tokens < ENDLESS
+
+
+def test_a_block_is_no_longer_than_the_stream_has_left(backend, engine):
+    short = job(backend, 7)
+    engine.submit(short)
+    wait_for(lambda: short.done)  # nothing else would end this engine's block: no text before it ends
+    assert (len(short.choices[0].text), short.choices[0].finish_reason) == (7, "length")
+
+
+def test_connections_send_each_event_at_once():
+    """TCP_NODELAY on the server's connections: without it Nagle's algorithm holds a small
+    event until the client acknowledges the previous one (up to 40 ms of delayed ACK)."""
+    sock = bind("127.0.0.1", 0)
+
+    async def nodelay_of_accepted():
+        accepted = asyncio.get_running_loop().create_future()
+
+        def on_connection(reader, writer):
+            accepted.set_result(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(on_connection, sock=sock)
+        _, writer = await asyncio.open_connection(*sock.getsockname())
+        flag = await asyncio.wait_for(accepted, 30)
+        writer.close()
+        server.close()
+        return flag
+
+    assert asyncio.run(nodelay_of_accepted()) != 0
