@@ -7,6 +7,8 @@ import re
 import numpy as np
 import pytest
 
+import charrnn
+import charrnn.errors
 from charrnn.beam import BeamOptions, beam_search
 from charrnn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from charrnn.config import make_config
@@ -68,6 +70,19 @@ def test_beam_finds_the_exact_likeliest_string(small):
 def test_beam_of_one_is_greedy(trained):
     args = ["--checkpoint", trained, "--seed", "The ", "--n", "300"]
     assert sample(*args, "--beam", "1").stdout == sample(*args, "--greedy").stdout
+
+
+def test_the_python_api_searches_as_the_cli_does(small):
+    path, *_ = small
+    model = charrnn.load(path)
+    best = "".join(model.generate("a", n=6, beam=3 ** 5))
+    assert best == sample("--checkpoint", path, "--seed", "a", "--n", 6, "--beam", 3 ** 5, "--no-echo-seed").stdout
+    assert "".join(model.generate("a", n=6, beam=1)) == "".join(model.generate("a", n=6, greedy=True))
+    held = {(0, "h", 0): 0.9}  # a clamp reaches the search as it reaches sampling
+    assert "".join(model.generate("a", n=6, beam=1, clamp=held)) == "".join(
+        model.generate("a", n=6, greedy=True, clamp=held))
+    with pytest.raises(charrnn.errors.CharrnnError, match="temperature, top_k, top_p, greedy and seed"):
+        model.generate("a", beam=2, temperature=0.5)
 
 
 def test_logprob_is_the_models_probability_of_each_beam(trained):
