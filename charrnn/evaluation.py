@@ -90,11 +90,6 @@ def eval_log_probs(params, config, tokens, max_chars=0, share=None, seq_length=E
         yield window, logp
 
 
-def window_nats(window, logp):
-    """The window's total negative log-likelihood, summed in float64 as eval always has."""
-    return -float(pick(logp, window.targets)[window.mask].sum(dtype=np.float64))
-
-
 def evaluate(params, config, tokens, progress=lambda n: None, max_chars=0, share=None):
     """Score the characters of `tokens` after the first, reading it window by window: all
     of them, or with `max_chars` a fixed sample of that many (see batches.eval_streams).
@@ -104,8 +99,9 @@ def evaluate(params, config, tokens, progress=lambda n: None, max_chars=0, share
     mine = share(len(starts)) if share else slice(None)
     stream_nats, stream_chars, nats = np.zeros(len(starts)), np.zeros(len(starts), np.int64), 0.0
     for window, logp in eval_log_probs(params, config, tokens, max_chars, share):
-        nats += window_nats(window, logp)  # the total, summed as it always was
-        stream_nats[mine] -= np.where(window.mask, pick(logp, window.targets), 0).sum(axis=1, dtype=np.float64)
+        picked = pick(logp, window.targets)  # (N, T) log-probability of each target
+        nats -= float(picked[window.mask].sum(dtype=np.float64))  # the total, summed as eval always has
+        stream_nats[mine] -= np.where(window.mask, picked, 0).sum(axis=1, dtype=np.float64)
         stream_chars[mine] += window.mask.sum(axis=1)
         progress(int(window.mask.sum()))
     return EvalResult(int(stream_chars.sum()), nats, sampled=is_sampled(len(tokens) - 1, max_chars),

@@ -6,7 +6,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .evaluation import window_nats
 
 
 def top_indices(values, k):
@@ -58,7 +57,7 @@ class CharScores:
         stream = np.broadcast_to(np.arange(len(window.mask))[:, None], window.mask.shape)[window.mask]
         return cls(window.positions[window.mask].astype(np.int64), stream, target, true,
                    1 + (lp > true[:, None]).sum(axis=1), -(np.exp(lp) * lp).sum(axis=1), top_ids,
-                   np.exp(np.take_along_axis(lp, top_ids, axis=1)), window_nats(window, logp))
+                   np.exp(np.take_along_axis(lp, top_ids, axis=1)), -float(true.sum()))  # eval's sum, in its order
 
     @classmethod
     def concat(cls, chunks):
