@@ -115,16 +115,18 @@ def main():
     parser.add_argument("--seconds", type=float, default=15, help="length of each phase")
     parser.add_argument("--long", type=float, default=60, help="length of the phase at the largest count")
     parser.add_argument("--max-tokens", type=int, default=400, help="characters per request")
+    parser.add_argument("--threads", help="the server's --threads (default: its own default)")
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = make_checkpoint(Path(tmp) / "shakespeare.npz", hidden_size=256, num_layers=2,
                                      alphabet=SHAKESPEARE.read_text())
-        with Server(checkpoint) as server:
+        with Server(checkpoint, *(["--threads", args.threads] if args.threads else [])) as server:
             load_before = os.getloadavg()[0]
             rows = [asyncio.run(phase(server, c, args.long if c == max(counts) else args.seconds, args.max_tokens))
                     for c in counts]
-    print(f"load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores")
+    print(f"load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores; "
+          f"server threads: {args.threads or 'default'}")
     alone = rows[0]["aggregate"]
     print("| clients | seconds | requests | chars/s, all | chars/s, slowest client (x lone) | first char p50 | p99 "
           "| failed | CPU: server, load generator | chars per server CPU-second (x lone) |")

@@ -23,7 +23,10 @@ from .group import checkpoint_option, cli, kernels_ready, say_source
               help="Requests queued when every stream is busy; beyond that, 429.")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=120, show_default=True,
               help="Seconds a request may run.")
-def serve(checkpoint, host, port, api_key, max_prompt, max_tokens, max_n, max_streams, max_waiting, time_limit):
+@click.option("--threads", type=click.IntRange(1), default=1, show_default=True,
+              help="BLAS threads for the batched step: more pays with many clients on a machine with idle cores.")
+def serve(checkpoint, host, port, api_key, max_prompt, max_tokens, max_n, max_streams, max_waiting, time_limit,
+          threads):
     """Serve a model over HTTP: OpenAI completions, rnn-writer's API and a web page at /."""
     try:
         from ..serve.server import run
@@ -39,4 +42,4 @@ def serve(checkpoint, host, port, api_key, max_prompt, max_tokens, max_n, max_st
     backend = load(checkpoint)
     kernels_ready(backend.config)
     run(backend, host, port, api_key, Limits(max_prompt, max_tokens, max_n, max_streams, max_waiting, time_limit),
-        announce=lambda: say_source(backend.model.checkpoint, checkpoint))
+        threads, announce=lambda: say_source(backend.model.checkpoint, checkpoint))
