@@ -7,6 +7,7 @@ The model's weights are random: the tests check the plumbing (what reaches the c
 what shape, in what order), and compare the server's text with `charrnn sample`'s.
 """
 
+import json
 import os
 import re
 import signal
@@ -40,6 +41,13 @@ def make_checkpoint(path, dtype="float32", hidden_size=32, num_layers=2, seed=0,
     meta = {"step": 0, "epoch": 0, "window": 0, "best_val": None}
     save_checkpoint(path, Checkpoint(config, vocab, params, slots, init_state(config, config.batch_size), meta))
     return path
+
+
+def joined(text):
+    """The text of a streamed completion's server-sent events (`text`: the whole body), ending in [DONE]."""
+    events = [line[6:] for line in text.split("\n\n") if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    return "".join(c["text"] for e in events[:-1] for c in json.loads(e)["choices"])
 
 
 class Server:

@@ -11,7 +11,7 @@ import pytest
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("starlette")
 
-from serving import Server, make_checkpoint  # noqa: E402
+from serving import Server, joined, make_checkpoint  # noqa: E402
 
 WRITER_HEADERS = {"accept": "application/json", "user-agent": "request-json/1.0"}  # request-json 0.6's
 
@@ -153,14 +153,8 @@ def test_64_clients_get_what_each_gets_alone(tmp_path):
             replies = list(pool.map(lambda i: httpx.post(server.url + "/v1/completions", timeout=60, json={
                 "model": "tiny", **seeded(i), **(streamed if i % 2 else {})}), range(64)))
     assert [r.status_code for r in replies] == [200] * 64
-    texts = [joined(r) if i % 2 else r.json()["choices"][0]["text"] for i, r in enumerate(replies)]
+    texts = [joined(r.text) if i % 2 else r.json()["choices"][0]["text"] for i, r in enumerate(replies)]
     assert texts[::9] == alone
-
-
-def joined(reply):
-    events = [line[6:] for line in reply.text.split("\n\n") if line.startswith("data: ")]
-    assert events[-1] == "[DONE]"
-    return "".join(c["text"] for e in events[:-1] for c in json.loads(e)["choices"])
 
 
 def test_a_client_that_leaves_frees_its_stream(checkpoint):

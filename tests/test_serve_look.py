@@ -15,7 +15,7 @@ pytest.importorskip("starlette")
 import charrnn  # noqa: E402
 from browser import browser, network_requests  # noqa: E402, F401  (the fixture)
 from charrnn.inspect.analyses import top_units  # noqa: E402
-from serving import Server, make_checkpoint  # noqa: E402
+from serving import Server, joined, make_checkpoint  # noqa: E402
 
 TEXT = "<b>ROMEO:</b> Peace, peace, Mercutio, peace!\nThou talk'st of nothing."  # markup stays text
 KEY = "sekrit"
@@ -76,6 +76,21 @@ def test_a_units_values_are_the_python_apis(server, model, fields, layer, kind, 
     assert body["units"] == ranked and len(ranked) == 10
     assert body["unit"] == {"unit": name, "layer": layer, "kind": kind, "index": int(name.split(":")[2]),
                             "values": values}
+
+
+def test_scoring_beside_a_stream_changes_neither(server, model):
+    """The scoring thread and the engine's share the weights (read-only) and the cores only."""
+    headers = {"authorization": f"Bearer {KEY}"}
+    body = {"model": "tiny", "prompt": "ROMEO:", "max_tokens": 4096, "seed": 3, "temperature": 0.9}
+    alone = httpx.post(server.url + "/v1/completions", json=body, headers=headers, timeout=60).json()
+    with httpx.stream("POST", server.url + "/v1/completions", json=dict(body, stream=True), headers=headers,
+                      timeout=60) as stream:
+        chunks = stream.iter_raw()
+        first = next(chunks)  # generating: score while it goes on
+        scored = [look(server, text=TEXT * 20, layer=1).json() for _ in range(3)]
+        streamed = joined((first + b"".join(chunks)).decode())
+    assert streamed == alone["choices"][0]["text"]
+    assert [s["nats"] for s in scored] == [model.score(TEXT * 20).nats] * 3
 
 
 def test_the_key_is_required(server):
