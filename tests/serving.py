@@ -7,6 +7,7 @@ The model's weights are random: the tests check the plumbing (what reaches the c
 what shape, in what order), and compare the server's text with `charrnn sample`'s.
 """
 
+import json
 import os
 import re
 import signal
@@ -26,17 +27,27 @@ ALPHABET = "\n !&',-./:;<>?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 STARTUP = 60  # seconds: a cold numba cache compiles the kernels first
 
 
-def make_checkpoint(path, dtype="float32", hidden_size=32, num_layers=2, seed=0, alphabet=ALPHABET):
-    """A random-weight LSTM over `alphabet`, saved at `path`; its head is scaled up so the text is varied."""
+def make_checkpoint(path, dtype="float32", hidden_size=32, num_layers=2, seed=0, alphabet=ALPHABET, likely=""):
+    """A random-weight LSTM over `alphabet`, saved at `path`; its head is scaled up so the text is
+    varied, and each character of `likely` gets a head bias of +6: after anything, one such
+    character of 66 has p ≈ e⁶ / (e⁶ + 65) ≈ 0.86 and every other character ≈ 0.002."""
     config = make_config({"cell": "lstm", "hidden_size": hidden_size, "num_layers": num_layers, "dtype": dtype,
-                          "batch_size": 4, "seq_length": 16})
+                          "batch_size": 4, "seq_length": 16, "ema_decay": 0.0})  # no average: the model is `params`
     vocab = Vocab(sorted({ord(c) for c in alphabet}))
     params = init_params(config, vocab.size, np.random.default_rng(seed))
     params["head.W"] *= 4
+    params["head.b"][[vocab.symbols.index(ord(c)) for c in likely]] += 6
     slots = {k: {s: np.zeros_like(v) for s in OPTIMIZERS[config.optimizer].slots_for(config)} for k, v in params.items()}
     meta = {"step": 0, "epoch": 0, "window": 0, "best_val": None}
     save_checkpoint(path, Checkpoint(config, vocab, params, slots, init_state(config, config.batch_size), meta))
     return path
+
+
+def joined(text):
+    """The text of a streamed completion's server-sent events (`text`: the whole body), ending in [DONE]."""
+    events = [line[6:] for line in text.split("\n\n") if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    return "".join(c["text"] for e in events[:-1] for c in json.loads(e)["choices"])
 
 
 class Server:

@@ -11,7 +11,7 @@ import pytest
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("starlette")
 
-from serving import Server, make_checkpoint  # noqa: E402
+from serving import Server, joined, make_checkpoint  # noqa: E402
 
 WRITER_HEADERS = {"accept": "application/json", "user-agent": "request-json/1.0"}  # request-json 0.6's
 
@@ -92,6 +92,29 @@ BAD_REQUESTS = [  # (name, method, path, body bytes or JSON, status, message fra
     ("prompt over the cap", "POST", "/v1/completions", {"model": "tiny", "prompt": "a" * 8001}, 413, "limit is 8,000"),
     ("too many choices", "POST", "/v1/completions", {"model": "tiny", "prompt": ["a"] * 3, "n": 3}, 400, "more than 8"),
     ("logit_bias", "POST", "/v1/completions", {"model": "tiny", "logit_bias": {"1": 5}}, 400, "not supported"),
+    ("inspect malformed json", "POST", "/v1/inspect", b'{"text": "ab",', 400, "not valid JSON"),
+    ("inspect no text", "POST", "/v1/inspect", {"layer": 0}, 400, "text is required"),
+    ("inspect empty text", "POST", "/v1/inspect", {"text": ""}, 400, "text is required"),
+    ("inspect text number", "POST", "/v1/inspect", {"text": 5}, 400, "text must be a string, got 5"),
+    ("inspect text list", "POST", "/v1/inspect", {"text": ["ab"]}, 400, "text must be a string"),
+    ("inspect one character", "POST", "/v1/inspect", {"text": "a"}, 400, "at least 2 characters"),
+    ("inspect unknown characters", "POST", "/v1/inspect", {"text": "ab€#{"}, 400,
+     "3 characters of the text are not in the model's vocabulary: '#' '{' '€'"),
+    ("inspect text over the cap", "POST", "/v1/inspect", {"text": "a" * 8001}, 413, "text has 8,001 characters"),
+    ("inspect layer too high", "POST", "/v1/inspect", {"text": "ab", "layer": 2}, 400,
+     "layer must be an integer from 0 to 1, got 2"),
+    ("inspect layer bool", "POST", "/v1/inspect", {"text": "ab", "layer": True}, 400, "layer must be an integer"),
+    ("inspect layer string", "POST", "/v1/inspect", {"text": "ab", "layer": "0"}, 400, "layer must be an integer"),
+    ("inspect unknown kind", "POST", "/v1/inspect", {"text": "ab", "layer": 0, "kind": "z"}, 400,
+     "kind must be one of h, c, i, f, o, g (the lstm's kinds), got 'z'"),
+    ("inspect unit too high", "POST", "/v1/inspect", {"text": "ab", "layer": 0, "unit": 32}, 400,
+     "unit must be an integer from 0 to 31"),
+    ("inspect unit float", "POST", "/v1/inspect", {"text": "ab", "layer": 0, "unit": 1.5}, 400, "unit must be"),
+    ("inspect unit without layer", "POST", "/v1/inspect", {"text": "ab", "unit": 3}, 400, "kind and unit need layer"),
+    ("inspect top_k too many", "POST", "/v1/inspect", {"text": "ab", "top_k": 11}, 400,
+     "top_k must be an integer from 0 to 10"),
+    ("inspect top_k negative", "POST", "/v1/inspect", {"text": "ab", "top_k": -1}, 400, "top_k must be"),
+    ("get inspect", "GET", "/v1/inspect", None, 405, "GET is not allowed"),
     ("chat", "POST", "/v1/chat/completions", {"model": "tiny", "messages": []}, 404, "there is no chat endpoint"),
     ("unknown path", "GET", "/v2/nothing", None, 404, "no such path: /v2/nothing"),
     ("get completions", "GET", "/v1/completions", None, 405, "GET is not allowed"),
@@ -130,14 +153,8 @@ def test_64_clients_get_what_each_gets_alone(tmp_path):
             replies = list(pool.map(lambda i: httpx.post(server.url + "/v1/completions", timeout=60, json={
                 "model": "tiny", **seeded(i), **(streamed if i % 2 else {})}), range(64)))
     assert [r.status_code for r in replies] == [200] * 64
-    texts = [joined(r) if i % 2 else r.json()["choices"][0]["text"] for i, r in enumerate(replies)]
+    texts = [joined(r.text) if i % 2 else r.json()["choices"][0]["text"] for i, r in enumerate(replies)]
     assert texts[::9] == alone
-
-
-def joined(reply):
-    events = [line[6:] for line in reply.text.split("\n\n") if line.startswith("data: ")]
-    assert events[-1] == "[DONE]"
-    return "".join(c["text"] for e in events[:-1] for c in json.loads(e)["choices"])
 
 
 def test_a_client_that_leaves_frees_its_stream(checkpoint):

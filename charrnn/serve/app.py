@@ -12,10 +12,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .errors import ApiError
+from .look import inspect
 from .openai_api import completions, models
 from .writer import generate, status
 
 STATIC = Path(__file__).parent / "static"
+COLOUR_JS = Path(__file__).parent.parent / "inspect" / "static" / "colour.js"  # the inspect report's colouring
 PROTECTED = ("/v1/", "/generate")
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 
@@ -34,6 +36,10 @@ def index(request):
     if "text/html" in request.headers.get("accept", ""):
         return FileResponse(STATIC / "index.html")
     return status(request)
+
+
+def colour_js(request):
+    return FileResponse(COLOUR_JS, media_type="text/javascript")
 
 
 def health(request):
@@ -89,8 +95,8 @@ def host_name(host):
 
 
 def http_error(request, exc):
-    messages = {404: f"no such path: {request.url.path} (this server has /v1/models, /v1/completions, /generate, "
-                     "/health and the page at /; there is no chat endpoint: use /v1/completions)",
+    messages = {404: f"no such path: {request.url.path} (this server has /v1/models, /v1/completions, /v1/inspect, "
+                     "/generate, /health and the page at /; there is no chat endpoint: use /v1/completions)",
                 405: f"{request.method} is not allowed on {request.url.path}"}
     return ApiError(exc.status_code, messages.get(exc.status_code, str(exc.detail))).response()
 
@@ -106,8 +112,8 @@ def server_error(request, exc):
 def build_app(service):
     routes = [Route("/", index), Route("/health", health), Route("/generate", generate),
               Route("/v1/models", models), Route("/v1/models/{model:path}", model),
-              Route("/v1/completions", completions, methods=["POST"]),
-              Mount("/static", StaticFiles(directory=STATIC), name="static")]
+              Route("/v1/completions", completions, methods=["POST"]), Route("/v1/inspect", inspect, methods=["POST"]),
+              Route("/static/colour.js", colour_js), Mount("/static", StaticFiles(directory=STATIC), name="static")]
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error, ApiError: api_error,
                                                        Exception: server_error})
     app.state.service = service

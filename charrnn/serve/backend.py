@@ -8,12 +8,14 @@ from pathlib import Path
 import numpy as np
 
 from ..api import load as load_model
+from ..hooks import state_kinds, value_kinds
 from ..inference import make_stepper, primed_state
 from ..vocab import normalise
 
 
 class Backend:
-    """A loaded model for the server: `vocab`, `config`, `model_id`, `pieces` (each id's bytes)."""
+    """A loaded model for the server: `vocab`, `config`, `model_id`, `pieces` (each id's bytes),
+    `kinds` (each layer's kinds of value, hooks.value_kinds) and `state_kinds` (("h",) or ("h", "c"))."""
 
     def __init__(self, model):
         self.model, self.config, self.vocab = model, model.config, model.vocab
@@ -21,6 +23,7 @@ class Backend:
         self.model_id = model_id(model.path)
         self.pieces = [self.vocab.decode_bytes(np.array([i])) for i in range(self.vocab.size)]
         self.allowed = frozenset(self.vocab.symbols) | frozenset(self.vocab.folded)
+        self.kinds, self.state_kinds = value_kinds(self.config), state_kinds(self.config)
 
     def stepper(self):
         """step(ids (N,), state) → (logits (N, V), next state); run it under np.errstate(over="ignore")."""
@@ -51,6 +54,15 @@ class Backend:
     def primed(self, ids, copies):
         """The state after the prompt, for `copies` streams, as `charrnn sample` primes its seed."""
         return primed_state(self.params, self.config, ids, copies)
+
+    def scores(self, text, top_k):
+        """records.CharScores: each character's log-probability as `charrnn eval` reads the
+        text (NumPy: run it off the event loop)."""
+        return self.model.score(text, top_k)
+
+    def activations(self, text, layer, kind):
+        """(T, H): one layer's values of one kind as the model reads `text` as one stream (NumPy)."""
+        return self.model.activations(text, layers=[layer], kinds=(kind,))[layer, kind]
 
 
 def model_id(path):

@@ -14,16 +14,18 @@ GREEDY = SampleOptions(greedy=True)
 POLL_DISCONNECT = 0.25  # seconds between checks that a non-streaming client is still there
 
 
-def check_prompt(backend, text, limits, param="prompt"):
-    """413 for a prompt over the cap, 400 listing the first few characters outside the vocab."""
+def check_prompt(backend, text, limits, param="prompt", what="prompt"):
+    """The prompt's length in symbols; 413 over the cap, 400 listing the first few characters
+    outside the vocab (`what` names the text in the messages)."""
     length = len(backend.symbols(text))
     if length > limits.max_prompt:
-        raise ApiError(413, f"the prompt has {length:,} characters; this server's limit is {limits.max_prompt:,} "
+        raise ApiError(413, f"the {what} has {length:,} characters; this server's limit is {limits.max_prompt:,} "
                        "(charrnn serve --max-prompt)", "prompt_too_long", param)
     unknown, described = backend.unknown_symbols(text)
     if unknown:
-        raise ApiError(400, f"{len(unknown)} characters of the prompt are not in the model's vocabulary: {described}",
+        raise ApiError(400, f"{len(unknown)} characters of the {what} are not in the model's vocabulary: {described}",
                        "unknown_characters", param)
+    return length
 
 
 def sampling(temperature, top_k=None, top_p=1.0):

@@ -30,7 +30,8 @@ def model_card(backend):
     c = backend.config
     return {"id": backend.model_id, "object": "model", "created": STARTED, "owned_by": "charrnn",
             "meta": {"cell": c.cell, "num_layers": c.num_layers, "hidden_size": c.hidden_size,
-                     "vocab_size": backend.vocab.size, "vocab_mode": "bytes" if backend.vocab.byte_mode else "text"}}
+                     "vocab_size": backend.vocab.size, "vocab_mode": "bytes" if backend.vocab.byte_mode else "text",
+                     "kinds": list(backend.kinds)}}
 
 
 async def completions(request):

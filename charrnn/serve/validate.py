@@ -9,6 +9,7 @@ from .errors import ApiError
 
 MAX_BODY = 1 << 20  # bytes; a prompt at the cap fits many times over
 MAX_STOPS, MAX_STOP_CHARS, MAX_LOGPROBS = 4, 32, 5
+MAX_TOP_K = 10  # alternatives per character in /v1/inspect
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,18 @@ class Completion:
     seed: int = None
     echo: bool = False
     logprobs: int = None
+
+
+@dataclass(frozen=True)
+class Look:
+    """A /v1/inspect request: the text, top_k alternatives per character, and, with `layer`,
+    one unit's values (`kind` default the state's last, "c" or "h"; `unit` default the most variable)."""
+
+    text: str
+    top_k: int = 5
+    layer: int = None
+    kind: str = None
+    unit: int = None
 
 
 async def read_json(request):
@@ -115,6 +128,23 @@ def parse_completion(body, limits, model_id):
         echo=field(body, "echo", (bool,), lambda v: True, "true or false", False),
         logprobs=field(body, "logprobs", (int,), lambda v: 0 <= v <= MAX_LOGPROBS,
                        f"an integer from 0 to {MAX_LOGPROBS}"))
+
+
+def parse_look(body, backend):
+    """A Look from a /v1/inspect body, or an ApiError naming the field; the text's length and
+    characters are check_prompt's."""
+    text = field(body, "text", (str,), lambda t: True, "a string")
+    if not text:
+        raise ApiError(400, "text is required: the text to score", param="text")
+    config, kinds = backend.config, backend.kinds
+    last, units = config.num_layers - 1, config.hidden_size - 1
+    layer = field(body, "layer", (int,), lambda v: 0 <= v <= last, f"an integer from 0 to {last}")
+    kind = field(body, "kind", (str,), lambda v: v in kinds, f"one of {', '.join(kinds)} (the {config.cell}'s kinds)")
+    unit = field(body, "unit", (int,), lambda v: 0 <= v <= units, f"an integer from 0 to {units}")
+    if layer is None and (kind, unit) != (None, None):
+        raise ApiError(400, "kind and unit need layer: the layer whose unit to show", param="layer")
+    top_k = field(body, "top_k", (int,), lambda v: 0 <= v <= MAX_TOP_K, f"an integer from 0 to {MAX_TOP_K}", 5)
+    return Look(text, top_k, layer, kind or backend.state_kinds[-1], unit)
 
 
 def _refuse_unsupported(body):

@@ -6,12 +6,14 @@
 const $ = (id) => document.getElementById(id);
 let controller = null;
 let modelId = null;
+let modelMeta = null;  // {cell, num_layers, hidden_size, vocab_size, kinds, ...}: look.js reads it
 
 async function loadModel() {
   const response = await fetch("/v1/models", { headers: authHeaders() });
   const body = await response.json();
   if (!response.ok) throw new Error(body.error ? body.error.message : response.statusText);
   modelId = body.data[0].id;
+  modelMeta = body.data[0].meta;
   $("model").textContent = `${modelId}: ${body.data[0].meta.cell} ${body.data[0].meta.num_layers}×${body.data[0].meta.hidden_size}`;
 }
 
