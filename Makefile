@@ -62,6 +62,7 @@ bench-export: install
 bench-serve: install
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[serve,test]'
 	$(BIN)/python benchmarks/serve_load.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/serve_step.py
 
 # Fine-tuning a 2x256 tiny-shakespeare model on 200 KB of War and Peace against training from
 # scratch, at equal steps, one thread (docs/finetune.md; about 30 minutes).

@@ -215,6 +215,7 @@ BAD_INPUTS = [  # (name, argv with {placeholders}, expected message fragment)
     ("serve not a checkpoint", ["serve", "--checkpoint", "{corpus}"], "not a charrnn checkpoint"),
     ("serve port out of range", ["serve", *CK, "--port", "70000"], "--port"),
     ("serve time limit zero", ["serve", *CK, "--time-limit", "0"], "--time-limit"),
+    ("serve threads zero", ["serve", *CK, "--threads", "0"], "--threads"),
     ("serve n above streams", ["serve", *CK, "--max-n", "9", "--max-streams", "8"], "more than --max-streams 8"),
     ("serve host unknown", ["serve", *CK, "--host", "256.1.1.1", "--port", "0"], "cannot listen on 256.1.1.1"),
     ("init-from not a run", [*TRAIN, "--init-from", "{corpus}"], "--init-from"),
