@@ -52,7 +52,7 @@ def main():
     parser.add_argument("corpus")
     parser.add_argument("--time", default="30m", help="the budget, as charrnn train --time takes it")
     parser.add_argument("settings", nargs="*", help="config keys as KEY=VALUE (e.g. state_reset=0)")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()  # settings may follow --time, as the Makefile puts them
     flags = {key: yaml.safe_load(value) for key, value in (s.split("=", 1) for s in args.settings)}
     with tempfile.TemporaryDirectory() as workdir:
         config, val, snapshots = train_with_snapshots(args.corpus, args.time, flags, workdir)

@@ -153,12 +153,12 @@ def test_the_look_inside_tab_colours_the_text(browser, server, model):  # noqa: 
     assert [url for url in network_requests(browser) if not url.startswith(server.url)] == []
 
 
-def backgrounds(browser, output):
-    return browser.execute_script(
+def backgrounds(driver, output):
+    return driver.execute_script(
         "return [...arguments[0].children].map(s => getComputedStyle(s).backgroundColor)", output)
 
 
-def computed(browser, colour, values, *args):
+def computed(driver, colour, values, *args):
     """colour.js's colour of each value (v), in the browser; none for a value that is None."""
-    return browser.execute_script(f"const C = charrnnColour; return arguments[0].map(v => v === null ? "
+    return driver.execute_script(f"const C = charrnnColour; return arguments[0].map(v => v === null ? "
                                   f"'rgba(0, 0, 0, 0)' : C.{colour})", values, *args)
