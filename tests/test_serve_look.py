@@ -90,7 +90,11 @@ def test_scoring_beside_a_stream_changes_neither(server, model):
         scored = [look(server, text=TEXT * 20, layer=1).json() for _ in range(3)]
         streamed = joined((first + b"".join(chunks)).decode())
     assert streamed == alone["choices"][0]["text"]
-    assert [s["nats"] for s in scored] == [model.score(TEXT * 20).nats] * 3
+    nats = [s["nats"] for s in scored]
+    assert nats == [nats[0]] * 3  # each read alike, whatever the engine was doing
+    # float32: the server runs one BLAS thread, this process may run more, and a product split
+    # over threads may round differently (it did under OpenBLAS's Haswell kernel)
+    assert nats[0] == pytest.approx(model.score(TEXT * 20).nats, rel=1e-6)
 
 
 def test_the_key_is_required(server):
