@@ -10,22 +10,17 @@ thread as the server runs it); every stream makes --chars characters at temperat
 """
 
 import argparse
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from serving import make_checkpoint  # noqa: E402
 
-from charrnn.serve.backend import load  # noqa: E402
-from charrnn.serve.engine import Engine, Job  # noqa: E402
-from charrnn.serve.jobs import generator, sampling  # noqa: E402
-from charrnn.serve.streams import Choice  # noqa: E402
-
-SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tiny-shakespeare.txt"
+from charrnn.serve.backend import load
+from charrnn.serve.engine import Engine, Job
+from charrnn.serve.jobs import generator, sampling
+from charrnn.serve.streams import Choice
+from workload import serving_checkpoint
 
 
 def streams_at_once(backend, count, chars):
@@ -54,8 +49,7 @@ def main():
     args = parser.parse_args()
     threadpool_limits(1, "blas")
     with tempfile.TemporaryDirectory() as tmp:
-        backend = load(make_checkpoint(Path(tmp) / "shakespeare.npz", hidden_size=256, num_layers=2,
-                                       alphabet=SHAKESPEARE.read_text()))
+        backend = load(serving_checkpoint(tmp))
         rows = [(count, *streams_at_once(backend, count, args.chars)) for count in map(int, args.streams.split(","))]
     alone = args.chars / rows[0][2]
     print("| streams | chars/s (wall) | chars per CPU-second (x one stream) |")

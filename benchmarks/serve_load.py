@@ -28,9 +28,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from serving import Server, make_checkpoint  # noqa: E402
+from serving import Server  # noqa: E402
+from workload import serving_checkpoint  # noqa: E402
 
-SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tiny-shakespeare.txt"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -119,8 +119,7 @@ def main():
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
-        checkpoint = make_checkpoint(Path(tmp) / "shakespeare.npz", hidden_size=256, num_layers=2,
-                                     alphabet=SHAKESPEARE.read_text())
+        checkpoint = serving_checkpoint(tmp)
         with Server(checkpoint, *(["--threads", args.threads] if args.threads else [])) as server:
             load_before = os.getloadavg()[0]
             rows = [asyncio.run(phase(server, c, args.long if c == max(counts) else args.seconds, args.max_tokens))

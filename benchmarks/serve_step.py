@@ -10,21 +10,16 @@ median of three runs of --steps steps after a warm-up.
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from serving import make_checkpoint  # noqa: E402
 
-from charrnn.inference import primed_state  # noqa: E402
-from charrnn.serve.backend import load  # noqa: E402
-
-SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tiny-shakespeare.txt"
+from charrnn.inference import primed_state
+from charrnn.serve.backend import load
+from workload import serving_checkpoint
 
 
 def step_time(backend, streams, steps):
@@ -49,8 +44,7 @@ def main():
     args = parser.parse_args()
     counts = [int(c) for c in args.streams.split(",")]
     with tempfile.TemporaryDirectory() as tmp, np.errstate(over="ignore"):
-        backend = load(make_checkpoint(Path(tmp) / "shakespeare.npz", hidden_size=256, num_layers=2,
-                                       alphabet=SHAKESPEARE.read_text()))
+        backend = load(serving_checkpoint(tmp))
         times = {}
         for threads in (1, 2):
             with threadpool_limits(threads, "blas"):

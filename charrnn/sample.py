@@ -103,6 +103,13 @@ def draw_with(probs, uniforms):
     return (cdf > u).argmax(axis=1)
 
 
+def choose(logits, options, uniforms):
+    """One id per row of logits (K, V): the likeliest when options.greedy, else drawn with the
+    uniforms (K, 1) (None when greedy) from `distribution`; returned with its shifted and log_total."""
+    probs, shifted, log_total = distribution(logits, options)
+    return (probs.argmax(axis=1) if options.greedy else draw_with(probs, uniforms)), shifted, log_total
+
+
 BLOCK = 32  # steps between text bookkeeping, which then costs per block, not per character
 
 
@@ -142,9 +149,9 @@ class Sampler:
                     logits, state = stepper(ids, state)
                     controlled = controlled_logits(logits, history, opts, K)
                     ended = ~np.isfinite(controlled).any(axis=1) if controlled is not logits else None
-                    probs, shifted, log_total = distribution(logits if ended is None else
-                                                             np.where(ended[:, None], logits, controlled), opts)
-                    ids = probs.argmax(axis=1) if opts.greedy else draw(probs, self.rng)
+                    uniforms = None if opts.greedy else self.rng.random((K, 1))
+                    ids, shifted, log_total = choose(logits if ended is None else
+                                                     np.where(ended[:, None], logits, controlled), opts, uniforms)
                     logp = shifted[rows, ids] - log_total if ended is None else model_logp(logits, ids)
                     if history is not None:
                         history.append(ids)

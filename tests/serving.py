@@ -17,11 +17,10 @@ import time
 
 import numpy as np
 
-from charrnn.checkpoint import Checkpoint, save_checkpoint
 from charrnn.config import make_config
-from charrnn.model import init_params, init_state
-from charrnn.optim import OPTIMIZERS
+from charrnn.model import init_params
 from charrnn.vocab import Vocab
+from planted import save_model
 
 ALPHABET = "\n !&',-./:;<>?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 STARTUP = 60  # seconds: a cold numba cache compiles the kernels first
@@ -37,10 +36,7 @@ def make_checkpoint(path, dtype="float32", hidden_size=32, num_layers=2, seed=0,
     params = init_params(config, vocab.size, np.random.default_rng(seed))
     params["head.W"] *= 4
     params["head.b"][[vocab.symbols.index(ord(c)) for c in likely]] += 6
-    slots = {k: {s: np.zeros_like(v) for s in OPTIMIZERS[config.optimizer].slots_for(config)} for k, v in params.items()}
-    meta = {"step": 0, "epoch": 0, "window": 0, "best_val": None}
-    save_checkpoint(path, Checkpoint(config, vocab, params, slots, init_state(config, config.batch_size), meta))
-    return path
+    return save_model(path, config, vocab, params)
 
 
 def joined(text):

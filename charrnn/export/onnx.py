@@ -18,6 +18,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from .. import __version__
+from ..hooks import state_kinds
 from ..model import layer_params
 from . import load_exportable
 from .files import check_target, write_file
@@ -32,8 +33,7 @@ OPERATORS = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 
 def state_names(config):
     """[(initial, final), ...] per layer: h0_L/hT_L, then c0_L/cT_L for an LSTM."""
-    kinds = ("h", "c") if config.cell == "lstm" else ("h",)
-    return [[(f"{k}0_{layer}", f"{k}T_{layer}") for k in kinds] for layer in range(config.num_layers)]
+    return [[(f"{k}0_{layer}", f"{k}T_{layer}") for k in state_kinds(config)] for layer in range(config.num_layers)]
 
 
 def fused_layer(g, x, state, lp, config):

@@ -67,7 +67,7 @@
       for (let j = 0; j < L.H; j++) h[j] = Math.tanh(a[j]);
     },
     gru(a, [h], L) { // z, r = σ(·), n = tanh(x·Wx_n + b_n + (r⊙h)·Wh_n), h = (1 − z)⊙h + z⊙n
-      const H = L.H, rh = new Float64Array(H);
+      const H = L.H, rh = L.scratch;
       addVecMat(a, h, L.Wh, 3 * H, 0, 2 * H);
       for (let j = 0; j < 2 * H; j++) a[j] = sigmoid(a[j]);
       for (let j = 0; j < H; j++) rh[j] = a[H + j] * h[j];
@@ -76,19 +76,20 @@
     },
     lstm(a, [h, c], L) { // i, f, o, g (coupled: f, o, g; i = 1 − f); peepholes p_i, p_f on C_{t-1}, p_o on C_t
       const H = L.H, coupled = L.coupled, f0 = coupled ? 0 : H, P = L.peep;
-      addVecMat(a, h, L.Wh, (coupled ? 3 : 4) * H);
+      const pf = coupled ? 0 : H, po = coupled ? H : 2 * H; // p_f's and p_o's rows of P
+      addVecMat(a, h, L.Wh, L.width);
       for (let j = 0; j < H; j++) {
         let f = a[f0 + j], o = a[f0 + H + j];
-        if (P) f += P[(coupled ? 0 : H) + j] * c[j];
+        if (P) f += P[pf + j] * c[j];
         f = sigmoid(f);
         const i = coupled ? 1 - f : sigmoid(a[j] + (P ? P[j] * c[j] : 0));
         c[j] = f * c[j] + i * Math.tanh(a[f0 + 2 * H + j]);
-        if (P) o += P[(coupled ? H : 2 * H) + j] * c[j];
+        if (P) o += P[po + j] * c[j];
         h[j] = sigmoid(o) * Math.tanh(c[j]);
       }
     },
     layernorm_lstm(a, [h, c], L) { // each block of a, and C_t, normalised with gain γ and shift β (rows i, f, o, g, C)
-      const H = L.H, z = new Float64Array(4 * H), zc = new Float64Array(H);
+      const H = L.H, z = L.normalised, zc = L.scratch;
       addVecMat(a, h, L.Wh, 4 * H);
       for (let k = 0; k < 4; k++) {
         normalise(a, k * H, (k + 1) * H, L.gain.subarray(k * H), L.shift.subarray(k * H), L.epsilon, z);
@@ -107,7 +108,8 @@
     for (let l = 0; l < config.num_layers; l++) {
       const p = (name) => t[`rnn.${l}.${name}`];
       layers.push({ H, Wx: p("Wx"), Wh: p("Wh"), b: p("b"), peep: p("peep"), gain: p("ln_gain"), shift: p("ln_shift"),
-        coupled: config.coupled_gates, epsilon: model.epsilon, width: p("b").length });
+        coupled: config.coupled_gates, epsilon: model.epsilon, width: p("b").length,
+        a: new Float64Array(p("b").length), normalised: new Float64Array(p("b").length), scratch: new Float64Array(H) });
     }
     const embed = t.embed, headW = t["head.W"], headB = t["head.b"], V = headB.length;
     const zeroState = () => layers.map(() => Array.from({ length: config.cell === "lstm" ? 2 : 1 },
@@ -115,7 +117,8 @@
     function step(id, state) {
       let x = embed ? embed.subarray(id * config.embedding_size, (id + 1) * config.embedding_size) : null;
       layers.forEach((L, l) => {
-        const a = Float64Array.from(L.b); // x·Wx + b; the one-hot first layer's x·Wx is row `id` of Wx
+        const a = L.a; // x·Wx + b; the one-hot first layer's x·Wx is row `id` of Wx
+        a.set(L.b);
         if (x) addVecMat(a, x, L.Wx, L.width);
         else for (let j = 0; j < L.width; j++) a[j] += L.Wx[id * L.width + j];
         CELLS[cell](a, state[l], L);
@@ -173,7 +176,7 @@
     for (const l of logits) max = Math.max(max, l);
     const probs = logits.map((l) => Math.exp((l - max) / temperature));
     if (topK && topK < probs.length) {
-      const kth = Float64Array.from(probs).sort().reverse()[topK - 1];
+      const kth = Float64Array.from(probs).sort()[probs.length - topK];
       for (let j = 0; j < probs.length; j++) if (probs[j] < kth) probs[j] = 0;
     }
     return probs;

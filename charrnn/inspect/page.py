@@ -16,7 +16,7 @@ from importlib.resources import files
 
 import numpy as np
 
-from .analyses import bucket_labels, rank_bucket
+from .analyses import bucket_labels, rank_bucket, unit_name
 from .terminal import bucket_colours
 
 STATIC = files(__package__).joinpath("static")
@@ -94,7 +94,7 @@ def score_data(title, symbols, scores, vocab_strings, edges, tables, notes):
 def units_data(title, symbols, units, X, start=0, tables=(), notes=()):
     """The units gallery: every unit's values (X (T, U), columns named by `units`)."""
     lo, hi, q = quantise(X)
-    described = [{"name": "{}:{}:{}".format(*unit), "kind": unit[1], "lo": float(a), "hi": float(b)}
+    described = [{"name": unit_name(unit), "kind": unit[1], "lo": float(a), "hi": float(b)}
                  for unit, a, b in zip(units, lo, hi)]
     return {"title": title, "notes": list(notes), "symbols": list(symbols), "tables": list(tables),
             "units": {"units": described, "values": packed(q), "start": start}}

@@ -100,7 +100,8 @@ def unit_lines(symbols, names, X, fmt):
     else:
         chars = [tsv_field(ch) for ch in symbols]
     values = X.astype(np.float64).T.tolist()
-    return Formatter(fields, fmt).header + Formatter(fields, fmt).lines([range(len(symbols)), chars, *values])
+    formatter = Formatter(fields, fmt)
+    return formatter.header + formatter.lines([range(len(symbols)), chars, *values])
 
 
 def record_lines(records, fmt):

@@ -3,8 +3,8 @@
 A step is NumPy only, for every stream at once:
 
     logits (N, V), state = stepper(ids (N,), state)
-    probs = sample.distribution(logits[rows], options)          per group of equal options
-    ids[rows] = argmax(probs) | sample.draw_with(probs, u[:, j])  u: each row's own uniforms
+    ids[rows] = sample.choose(logits[rows], options, u[:, j])   per group of equal options,
+                                                                u: each row's own uniforms
 
 and the chosen ids and their log-probabilities are kept in (N, L) arrays; after the block
 each stream's characters go to its Choice in one call. Each row's uniforms come from its own
@@ -14,7 +14,7 @@ its batch-mates or on where a block happened to end.
 
 import numpy as np
 
-from ..sample import distribution, draw_with
+from ..sample import choose
 
 
 class Uniforms:
@@ -59,8 +59,8 @@ def run_block(stepper, batch, length, stop_early):
     while steps < length:
         logits, batch.state = stepper(ids, batch.state)  # (N, V)
         for options, rows, row_range, uniforms in plan:
-            probs, shifted, log_total = distribution(logits[rows], options)  # each (R, V)
-            chosen = probs.argmax(axis=1) if options.greedy else draw_with(probs, uniforms[:, steps, None])
+            chosen, shifted, log_total = choose(logits[rows], options, None if uniforms is None else
+                                                uniforms[:, steps, None])  # (R,), (R, V), (R,)
             ids[rows] = chosen
             chosen_logp[rows, steps] = shifted[row_range, chosen] - log_total
             if full is not None:
