@@ -13,7 +13,7 @@ from starlette.staticfiles import StaticFiles
 
 from .errors import ApiError
 from .look import inspect
-from .openai_api import completions, models
+from .openai_api import completions, model_card, models
 from .writer import generate, status
 
 STATIC = Path(__file__).parent / "static"
@@ -52,8 +52,6 @@ def health(request):
 
 
 def model(request):
-    from .openai_api import model_card
-
     backend = request.app.state.service.backend
     if request.path_params["model"] != backend.model_id:
         raise ApiError(404, f"the model {request.path_params['model']!r} does not exist", "model_not_found", "model")

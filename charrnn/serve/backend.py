@@ -36,9 +36,10 @@ class Backend:
             return list(text.encode("utf-8"))
         return [ord(c) for c in normalise(text, vocab.lowercase, vocab.nfc)]
 
-    def unknown_symbols(self, text):
-        """The distinct symbols of `text` outside the vocab, sorted, and a description of the first few."""
-        unknown = sorted(set(self.symbols(text)) - self.allowed)
+    def unknown_symbols(self, symbols):
+        """The distinct `symbols` (a text's, as `symbols` gives them) outside the vocab, sorted, and a
+        description of the first few."""
+        unknown = sorted(set(symbols) - self.allowed)
         return unknown, self.vocab.describe(unknown, limit=5)
 
     def known_only(self, text):

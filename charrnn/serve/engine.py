@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import CharrnnError
-from .block import Uniforms, groups, hand_out, run_block
+from .block import groups, hand_out, run_block
 from .errors import ApiError
 
 BLOCK = 32  # steps at most between handing out text
@@ -147,7 +147,6 @@ class Engine(threading.Thread):
         ids, states = [], []
         for prompt in job.prompts:
             prompt_ids = self.backend.encode(prompt)
-            job.prompt_tokens += len(prompt_ids) if prompt else 0
             ids += [prompt_ids[-1]] * per_prompt
             states.append(self.backend.primed(prompt_ids, per_prompt))
         batch = self.batch
@@ -155,8 +154,6 @@ class Engine(threading.Thread):
         batch.state = [tuple(np.concatenate([p[layer][k] for p in parts]) for k in range(len(parts[0][layer])))
                        for layer in range(len(parts[0]))]
         batch.ids = np.concatenate([batch.ids if batch.choices else np.empty(0, np.int64), np.array(ids, np.int64)])
-        for choice in job.choices:
-            choice.uniforms = None if choice.rng is None else Uniforms(choice.rng)
         batch.choices += job.choices
         batch.jobs.append(job)
         batch.groups = None

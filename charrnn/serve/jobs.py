@@ -17,11 +17,12 @@ POLL_DISCONNECT = 0.25  # seconds between checks that a non-streaming client is 
 def check_prompt(backend, text, limits, param="prompt", what="prompt"):
     """The prompt's length in symbols; 413 over the cap, 400 listing the first few characters
     outside the vocab (`what` names the text in the messages)."""
-    length = len(backend.symbols(text))
+    symbols = backend.symbols(text)
+    length = len(symbols)
     if length > limits.max_prompt:
         raise ApiError(413, f"the {what} has {length:,} characters; this server's limit is {limits.max_prompt:,} "
                        "(charrnn serve --max-prompt)", "prompt_too_long", param)
-    unknown, described = backend.unknown_symbols(text)
+    unknown, described = backend.unknown_symbols(symbols)
     if unknown:
         raise ApiError(400, f"{len(unknown)} characters of the {what} are not in the model's vocabulary: {described}",
                        "unknown_characters", param)

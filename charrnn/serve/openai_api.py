@@ -37,8 +37,9 @@ def model_card(backend):
 async def completions(request):
     service = request.app.state.service
     req = parse_completion(await read_json(request), service.limits, service.backend.model_id)
-    for i, prompt in enumerate(req.prompts):
-        check_prompt(service.backend, prompt, service.limits, "prompt" if len(req.prompts) == 1 else f"prompt[{i}]")
+    prompt_tokens = sum(check_prompt(service.backend, prompt, service.limits,
+                                     "prompt" if len(req.prompts) == 1 else f"prompt[{i}]")
+                        for i, prompt in enumerate(req.prompts))
     options = sampling(req.temperature, req.top_k, req.top_p)
 
     def make_choice(job, index):
@@ -46,14 +47,13 @@ async def completions(request):
                       StopStrings(req.stop) if req.stop else None, req.logprobs)
 
     job = new_job(service.backend, service.limits, req.prompts, req.n, make_choice)
-    for choice in job.choices:
-        if req.max_tokens == 0:
+    job.prompt_tokens = prompt_tokens
+    if req.max_tokens == 0:
+        for choice in job.choices:
             choice.finish("length")
     head = {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
             "model": service.backend.model_id}
-    if job.done:  # max_tokens 0: nothing to generate (echo still echoes)
-        job.prompt_tokens = sum(len(service.backend.symbols(p)) for p in req.prompts)
-    else:
+    if not job.done:  # max_tokens 0: nothing to generate (echo still echoes)
         await submit(service.engine, job)
     if req.stream:
         return StreamingResponse(events(job, req, head), media_type="text/event-stream",

@@ -11,11 +11,12 @@ where a block did.
 import codecs
 import re
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 
 import numpy as np
 
 from ..sample import SampleOptions
+from .block import Uniforms
 
 
 class StopStrings:
@@ -63,7 +64,7 @@ class Choice:
     index: int
     job: object  # the Job it belongs to
     options: SampleOptions  # greedy, or temperature/top-k/top-p for sample.distribution
-    rng: np.random.Generator  # None when greedy
+    rng: InitVar[np.random.Generator]  # None when greedy; kept as its uniforms, drawn a block ahead
     max_tokens: int
     rule: object = None  # StopStrings or SentenceEnd
     logprobs: int = None  # top alternatives to report per character, None = no logprobs
@@ -74,9 +75,9 @@ class Choice:
     out: deque = field(default_factory=deque)  # released text (and logprob entries) not yet sent
     pending: str = ""
     entries: list = field(default_factory=list)  # (token, logprob, top) of characters not yet released
-    uniforms: object = None  # the engine's block.Uniforms over rng
 
-    def __post_init__(self):
+    def __post_init__(self, rng):
+        self.uniforms = None if rng is None else Uniforms(rng)  # block.Uniforms: what the engine draws from
         self.decoder = codecs.getincrementaldecoder("utf-8")("replace")  # byte mode splits characters
 
     @property
