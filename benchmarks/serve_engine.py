@@ -3,17 +3,17 @@
 CPU seconds (time.process_time), not wall-clock ones, so that the figure does not move with
 the share of a loaded machine the process happens to get: the ratio between N streams and
 one is what batching gains per unit of work. Same model as benchmarks/serve_load.py (a
-random-weight 2x256 LSTM over tiny-shakespeare's characters, float32 kernels, one BLAS
-thread as the server runs it); every stream makes --chars characters at temperature 0.8.
+random-weight 2x256 LSTM over tiny-shakespeare's characters, float32 kernels); every stream
+makes --chars characters at temperature 0.8. The engine picks its BLAS threads per block as the
+server does, up to --threads (one below threads.SPLIT streams); on two cores the CPU column then
+counts OpenBLAS's waiting thread, so compare the wall-clock one.
 
-    python benchmarks/serve_engine.py --streams 1,32,64
+    python benchmarks/serve_engine.py --streams 1,32,64 --threads 2
 """
 
 import argparse
 import tempfile
 import time
-
-from threadpoolctl import threadpool_limits
 
 
 from charrnn.serve.backend import load
@@ -23,9 +23,9 @@ from charrnn.serve.streams import Choice
 from workload import serving_checkpoint
 
 
-def streams_at_once(backend, count, chars):
+def streams_at_once(backend, count, chars, threads):
     """Run `count` streams together to their end: (wall seconds, CPU seconds of this process)."""
-    engine = Engine(backend, max_streams=count, max_waiting=count)
+    engine = Engine(backend, max_streams=count, max_waiting=count, threads=threads)
     engine.start()
     jobs = []
     for seed in range(count):
@@ -46,11 +46,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--streams", default="1,8,32,64", help="stream counts, one run each")
     parser.add_argument("--chars", type=int, default=2000, help="characters per stream")
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads for a batch of threads.SPLIT or more")
     args = parser.parse_args()
-    threadpool_limits(1, "blas")
     with tempfile.TemporaryDirectory() as tmp:
         backend = load(serving_checkpoint(tmp))
-        rows = [(count, *streams_at_once(backend, count, args.chars)) for count in map(int, args.streams.split(","))]
+        rows = [(count, *streams_at_once(backend, count, args.chars, args.threads)) for count in map(int, args.streams.split(","))]
     alone = args.chars / rows[0][2]
     print("| streams | chars/s (wall) | chars per CPU-second (x one stream) |")
     print("|---:|---:|---:|")

@@ -3,7 +3,7 @@
 Starts `charrnn serve` on a random-weight 2x256 LSTM over tiny-shakespeare's characters
 (speed does not depend on the weights), then runs C concurrent streaming clients over
 loopback for a fixed time at each C, every client asking for one completion after another.
-Reports per C: aggregate and per-client characters per second, time to first character
+After a short warm-up, reports per C: aggregate and per-client characters per second, time to first character
 (p50, p99), failed requests, the CPU the server and this load generator used (% of one
 core), and characters per second of server CPU: on a shared machine the CPU share a phase
 gets varies, and that ratio between counts shows what batching gains whatever the share.
@@ -32,6 +32,7 @@ from serving import Server  # noqa: E402
 from workload import serving_checkpoint  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
+WARM_UP = 4  # seconds at the largest client count, then alone, before the phases
 
 
 def post(host, port, body):
@@ -122,6 +123,8 @@ def main():
         checkpoint = serving_checkpoint(tmp)
         with Server(checkpoint, *(["--threads", args.threads] if args.threads else [])) as server:
             load_before = os.getloadavg()[0]
+            for clients in (max(counts), 1):  # warm-up, not reported: the lone client ran up to 30% slower cold
+                asyncio.run(phase(server, clients, WARM_UP, args.max_tokens))
             rows = [asyncio.run(phase(server, c, args.long if c == max(counts) else args.seconds, args.max_tokens))
                     for c in counts]
     print(f"load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores; "

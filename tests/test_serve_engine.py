@@ -4,6 +4,7 @@ server's connections send each event at once (TCP_NODELAY)."""
 
 import asyncio
 import socket
+import threading
 import time
 
 import numpy as np
@@ -19,6 +20,7 @@ from charrnn.serve.engine import Engine, Job  # noqa: E402
 from charrnn.serve.jobs import generator, sampling  # noqa: E402
 from charrnn.serve.server import bind  # noqa: E402
 from charrnn.serve.streams import Choice  # noqa: E402
+from charrnn.serve.threads import SPLIT, BlasThreads  # noqa: E402
 
 ENDLESS = 10**6  # steps: a block this long would not end within the test
 
@@ -110,3 +112,27 @@ def test_connections_send_each_event_at_once():
         return flag
 
     assert asyncio.run(nodelay_of_accepted()) != 0
+
+
+def test_blas_threads_one_for_a_few_streams_all_given_from_split():
+    """Set from a thread of its own, as the engine's: threadpoolctl would ignore a thread that
+    does not control OpenBLAS, and the count is process-wide (hence the 1 left at the end)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return max(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+
+    with threadpool_limits(2, "blas"):
+        most = blas_threads()  # 1 where OpenBLAS was given only one thread
+    seen = []
+
+    def engine_thread():
+        blas = BlasThreads(2)
+        for streams in (1, SPLIT - 1, SPLIT, 64, 0):
+            blas.use_for(streams)
+            seen.append(blas_threads())
+
+    thread = threading.Thread(target=engine_thread)
+    thread.start()
+    thread.join()
+    assert seen == [1, 1, most, most, 1]

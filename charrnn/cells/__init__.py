@@ -47,7 +47,7 @@ from .gru import gru_cell
 from .lstm import lstm_cell, plain_lstm
 from .rnn import rnn_cell
 
-__all__ = ["CELLS", "build_cell", "load_kernels", "plain_lstm"]
+__all__ = ["CELLS", "build_cell", "column_step", "load_kernels", "plain_lstm"]
 
 CELLS = {"rnn": rnn_cell, "lstm": lstm_cell, "gru": gru_cell}
 
@@ -75,6 +75,13 @@ def _fused_steps(config):
     if config.layer_norm:
         return layernorm_kernels.ln_lstm_forward, layernorm_kernels.ln_lstm_backward
     return kernels.FUSED[config.cell]
+
+
+def column_step(config):
+    """kernels.lstm_forward_columns when `config`'s cell steps with the fused plain LSTM, else None."""
+    kernels = sys.modules.get("charrnn.cells.kernels")  # loaded by build_cell when it fuses
+    fused = kernels is not None and build_cell(config).step_forward is kernels.lstm_forward
+    return kernels.lstm_forward_columns if fused else None
 
 
 def load_kernels(config):

@@ -166,6 +166,17 @@ def lstm_forward(xw, state, params):
     return (h, c), LSTMCache(xw, c_prev, c, tanh_c, (h_prev,))
 
 
+def lstm_forward_columns(a, h_prev, c_prev, Wh_T):
+    """lstm_forward for a batch held by columns (inference.column_stepper): a (4H, N) holds
+    x·Wx + b, h_prev and c_prev are (H, N) and Wh_T is Whᵀ (4H, H); returns (h, c), each (H, N).
+    The gates' work is elementwise over units and streams alike, so lstm_activate takes the
+    whole batch as one row of four gate blocks of H·N values."""
+    c, tanh_c, h = (np.empty_like(c_prev) for _ in range(3))  # (H, N) each
+    lstm_activate(a.reshape(1, -1), (Wh_T @ h_prev).reshape(1, -1),
+                  *(s.reshape(1, -1) for s in (c_prev, c, tanh_c, h)))
+    return h, c
+
+
 def lstm_backward(dnext_state, cache, params):
     """lstm.lstm_backward without peepholes or coupling; elementwise work in lstm_gradient."""
     dh, dc_next = dnext_state

@@ -1,5 +1,7 @@
 """`charrnn serve` (the `serve` extra): the model over HTTP."""
 
+import os
+
 import click
 
 from .group import checkpoint_option, cli, kernels_ready, say_source
@@ -23,8 +25,8 @@ from .group import checkpoint_option, cli, kernels_ready, say_source
               help="Requests queued when every stream is busy; beyond that, 429.")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=120, show_default=True,
               help="Seconds a request may run.")
-@click.option("--threads", type=click.IntRange(1), default=1, show_default=True,
-              help="BLAS threads for the batched step: more pays with many clients on a machine with idle cores.")
+@click.option("--threads", type=click.IntRange(1), help="BLAS threads for a batched step of 4 streams or more "
+              "(fewer get one) [default: the cores this process may use].")
 def serve(checkpoint, host, port, api_key, max_prompt, max_tokens, max_n, max_streams, max_waiting, time_limit,
           threads):
     """Serve a model over HTTP: OpenAI completions, rnn-writer's API and a web page at /."""
@@ -37,9 +39,15 @@ def serve(checkpoint, host, port, api_key, max_prompt, max_tokens, max_n, max_st
     from ..serve.validate import Limits
 
     max_n = min(8, max_streams) if max_n is None else max_n
+    threads = threads or usable_cores()
     if max_n > max_streams:
         raise click.BadParameter(f"{max_n} is more than --max-streams {max_streams}", param_hint="--max-n")
     backend = load(checkpoint)
     kernels_ready(backend.config)
     run(backend, host, port, api_key, Limits(max_prompt, max_tokens, max_n, max_streams, max_waiting, time_limit),
         threads, announce=lambda: say_source(backend.model.checkpoint, checkpoint))
+
+
+def usable_cores():
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -27,10 +27,16 @@ import numpy as np
 from ..errors import CharrnnError
 from .block import groups, hand_out, run_block
 from .errors import ApiError
+from .threads import BlasThreads
 
 BLOCK = 32  # steps at most between handing out text
 FLUSH = 0.025  # seconds at most between handing out text, once FLUSH_STEPS steps are done
 FLUSH_STEPS = 8  # a machine that gives the engine little CPU would otherwise shrink blocks to a step
+
+
+def set_events(events):
+    for event in events:
+        event.set()
 
 
 @dataclass
@@ -41,10 +47,12 @@ class Job:
     choices: list
     deadline: float
     loop: object = None
-    wake: object = None  # asyncio.Event
+    wake: object = None  # asyncio.Event: text or the end is waiting
+    ended: object = None  # asyncio.Event: the job is done (ends a stream's pause at once)
     error: ApiError = None
     cancelled: bool = False
     flagged: bool = False
+    end_flagged: bool = False
     prompt_tokens: int = 0
     on_cancel: object = None  # the engine's, to end the block in progress
 
@@ -70,9 +78,10 @@ class Batch:
 
 
 class Engine(threading.Thread):
-    def __init__(self, backend, max_streams, max_waiting, block=BLOCK, flush=FLUSH):
+    def __init__(self, backend, max_streams, max_waiting, threads=1, block=BLOCK, flush=FLUSH):
         super().__init__(name="charrnn-engine", daemon=True)
         self.backend, self.max_streams, self.max_waiting = backend, max_streams, max_waiting
+        self.blas = BlasThreads(threads)
         self.block, self.flush = block, flush
         self.waiting, self.batch = deque(), Batch()
         self.cond, self.stopping, self.interrupted = threading.Condition(), False, False
@@ -106,6 +115,7 @@ class Engine(threading.Thread):
         return len(self.batch.choices), len(self.waiting)
 
     def run(self):
+        self.blas.use_for(0)  # priming a lone prompt before the first block
         with np.errstate(over="ignore"):  # the cells' σ overflows exp by design
             while True:
                 try:
@@ -189,14 +199,25 @@ class Engine(threading.Thread):
             return (self.interrupted or (self.waiting and len(self.waiting[0].choices) <= free)
                     or (steps >= FLUSH_STEPS and time.monotonic() >= until))
 
+        self.blas.use_for(len(batch.choices))
         hand_out(batch.choices, *run_block(self.stepper, batch, length, stop_early))
-        for job in batch.jobs:
-            self._wake(job)
+        self._wake(*batch.jobs)
 
-    def _wake(self, job):
-        if job.loop is not None and not job.flagged and (job.done or any(c.out for c in job.choices)):
-            job.flagged = True
-            job.loop.call_soon_threadsafe(job.wake.set)
+    def _wake(self, *jobs):
+        """Set the events of the jobs that have text or have ended, in one call into each event
+        loop rather than one a job: each call writes to the loop's self-pipe."""
+        by_loop = {}
+        for job in jobs:
+            if job.loop is None:
+                continue
+            if job.done and not job.end_flagged:
+                job.end_flagged = True
+                by_loop.setdefault(job.loop, []).append(job.ended)
+            if not job.flagged and (job.done or any(c.out for c in job.choices)):
+                job.flagged = True
+                by_loop.setdefault(job.loop, []).append(job.wake)
+        for loop, events in by_loop.items():
+            loop.call_soon_threadsafe(set_events, events)
 
     def _fail_all(self, error):
         for job in self.batch.jobs:

@@ -6,14 +6,13 @@ the usage chunk when asked for, and `data: [DONE]`. An error mid-stream (shutdow
 `{"error": ...}` event, then `[DONE]`.
 """
 
-import asyncio
 import json
 import time
 import uuid
 
 from starlette.responses import JSONResponse, StreamingResponse
 
-from .jobs import check_prompt, finished, generator, new_job, next_wake, sampling, submit
+from .jobs import check_prompt, finished, generator, new_job, next_wake, pause, sampling, submit
 from .streams import Choice, StopStrings
 from .validate import parse_completion, read_json
 
@@ -121,7 +120,7 @@ async def events(job, req, head):
                 if req.include_usage:
                     yield sse(dict(head, choices=[], usage=usage(job)))
                 break
-            await asyncio.sleep(COALESCE)
+            await pause(job, COALESCE)
         yield "data: [DONE]\n\n"
     finally:
         if not job.done:

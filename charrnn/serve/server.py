@@ -12,7 +12,6 @@ import socket
 import sys
 
 import uvicorn
-from threadpoolctl import threadpool_limits
 
 from ..errors import CharrnnError
 from .app import Service, build_app
@@ -48,16 +47,14 @@ def bind(host, port):
 
 def run(backend, host, port, api_key, limits, threads=1, announce=lambda: None):
     """Serve `backend` until SIGTERM or Ctrl-C; prints `Listening on http://HOST:PORT` on stderr,
-    after `announce()` (called once the address is known to be good). `threads`: BLAS threads."""
+    after `announce()` (called once the address is known to be good). `threads`: BLAS threads for a
+    batch of many streams (threads.py)."""
     sock = bind(host, port)
     announce()
-    engine = Engine(backend, limits.max_streams, limits.max_waiting)
+    engine = Engine(backend, limits.max_streams, limits.max_waiting, threads)
     service = Service(backend, engine, limits, api_key, loopback=host in ("127.0.0.1", "localhost", "::1"))
     config = uvicorn.Config(build_app(service), log_level="warning", access_log=False, lifespan="off",
                             timeout_graceful_shutdown=GRACE)
-    # one by default: more split a big batch's products over idle cores, but OpenBLAS's waiting threads
-    # spin on a core the event loop needs, which halved a lone client's stream (docs/serving.md)
-    threadpool_limits(threads, "blas")
     engine.start()
     shown = f"[{host}]" if ":" in host else host
     print(f"Listening on http://{shown}:{sock.getsockname()[1]}", file=sys.stderr, flush=True)
