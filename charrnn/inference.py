@@ -42,6 +42,11 @@ def primed_state(params, config, ids, copies=1, hook=None):
     state = init_state(config, 1)
     if len(ids) > 1:
         _, state = run_layers(params, config, np.asarray(ids)[None, :-1], state, hook)
+    return repeat_state(state, copies)
+
+
+def repeat_state(state, copies):
+    """A one-stream state as `copies` streams, each array (copies, H)."""
     return [tuple(np.repeat(s, copies, axis=0) for s in layer) for layer in state]
 
 

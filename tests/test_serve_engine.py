@@ -16,8 +16,10 @@ from serving import make_checkpoint  # noqa: E402
 
 from charrnn.serve.backend import load  # noqa: E402
 from charrnn.serve.block import Uniforms  # noqa: E402
-from charrnn.serve.engine import Engine, Job  # noqa: E402
+from charrnn.inference import primed_state  # noqa: E402
+from charrnn.serve.engine import FLUSH_STEPS, Engine, Job  # noqa: E402
 from charrnn.serve.jobs import generator, sampling  # noqa: E402
+from charrnn.serve.priming import SLICE, Prompts  # noqa: E402
 from charrnn.serve.server import bind  # noqa: E402
 from charrnn.serve.streams import Choice  # noqa: E402
 from charrnn.serve.threads import SPLIT, BlasThreads  # noqa: E402
@@ -40,8 +42,8 @@ def engine(backend):
     engine.join(10)
 
 
-def job(backend, max_tokens, seed=0):
-    job = Job(["A"], [], time.monotonic() + 3600)
+def job(backend, max_tokens, seed=0, prompt="A"):
+    job = Job([prompt], [], time.monotonic() + 3600)
     job.choices = [Choice(0, job, sampling(1.0), generator(seed, 0), max_tokens)]
     job.choices[0].pieces = backend.pieces
     return job
@@ -90,6 +92,36 @@ def test_a_block_is_no_longer_than_the_stream_has_left(backend, engine):
     engine.submit(short)
     wait_for(lambda: short.done)  # nothing else would end this engine's block: no text before it ends
     assert (len(short.choices[0].text), short.choices[0].finish_reason) == (7, "length")
+
+
+def test_a_long_prompt_is_read_a_slice_at_a_time_while_others_generate(backend, engine):
+    running = job(backend, ENDLESS)
+    engine.submit(running)
+    wait_for(lambda: engine.load == (1, 0))
+    before = running.choices[0].tokens
+    reading = job(backend, 5, seed=1, prompt="AB" * (5 * SLICE) + "A")  # ten slices
+    engine.submit(reading)
+    wait_for(lambda: reading.done)
+    assert len(reading.choices[0].text) == 5
+    # read in one go, it would have held the running stream to a step or two; between its slices
+    # that stream made a block of at least FLUSH_STEPS steps each time
+    assert running.choices[0].tokens - before >= 9 * FLUSH_STEPS
+
+
+def test_a_prompt_read_in_slices_reaches_the_state_read_in_one_go(backend):
+    prompt = "AB" * SLICE + "BA" * (SLICE // 2) + "C"  # 2.5 slices, then the first input
+    queued = Job([prompt, "A"], [None, None], time.monotonic() + 3600)
+    prompts = Prompts(backend)
+    prompts.add(queued)
+    assert prompts.streams == 2 and prompts.read(2 * SLICE) == []  # two slices of three
+    (_, last_ids, states), = prompts.read(None)
+    ids = backend.encode(prompt)
+    assert list(last_ids) == [ids[-1], backend.encode("A")[-1]]
+    with np.errstate(over="ignore"):
+        in_one_go = primed_state(backend.params, backend.config, ids)
+    for sliced, whole in zip(states[0], in_one_go):
+        np.testing.assert_allclose(sliced, whole, rtol=1e-5, atol=1e-6)
+    assert len(prompts) == 0 and prompts.streams == 0
 
 
 def test_connections_send_each_event_at_once():

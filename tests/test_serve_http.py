@@ -140,7 +140,8 @@ def test_a_foreign_host_header_is_refused(server):
 
 def seeded(i):
     """Request i of a crowd: greedy or seeded sampling, each its own prompt and options."""
-    body = {"prompt": "ABCDE"[i % 5] + "a", "max_tokens": 60 + i % 7, "seed": i, "temperature": [0, 0.7, 1.3][i % 3]}
+    prompt = ("ABCDE"[i % 5] + "a") * (1 if i % 2 else 50)  # 100 characters: read in two slices (priming.py)
+    body = {"prompt": prompt, "max_tokens": 60 + i % 7, "seed": i, "temperature": [0, 0.7, 1.3][i % 3]}
     return body if i % 4 else dict(body, top_k=5, top_p=0.9)
 
 

@@ -1,5 +1,5 @@
-"""The server's one contact with the model (`charrnn.load`): check and encode a prompt, prime
-a state, step a batch of streams. `symbols`/`unknown_symbols`/`known_only` are pure Python:
+"""The server's one contact with the model (`charrnn.load`): check and encode a prompt, read
+it into a state, step a batch of streams. `symbols`/`unknown_symbols`/`known_only` are pure Python:
 the event loop calls them, and it never runs NumPy.
 """
 
@@ -9,7 +9,7 @@ import numpy as np
 
 from ..api import load as load_model
 from ..hooks import state_kinds, value_kinds
-from ..inference import make_stepper, primed_state
+from ..inference import make_stepper, run_layers
 from ..vocab import normalise
 
 
@@ -52,9 +52,10 @@ class Backend:
         ids, _ = self.vocab.encode(text or self.vocab.default_seed())
         return ids
 
-    def primed(self, ids, copies):
-        """The state after the prompt, for `copies` streams, as `charrnn sample` primes its seed."""
-        return primed_state(self.params, self.config, ids, copies)
+    def read(self, ids, state):
+        """The state (one stream) after reading ids (T,) from `state`: priming.py reads a prompt's
+        ids but the last a slice at a time, as `charrnn sample` primes its seed in one."""
+        return run_layers(self.params, self.config, np.asarray(ids)[None, :], state)[1]
 
     def scores(self, text, top_k):
         """records.CharScores: each character's log-probability as `charrnn eval` reads the

@@ -1,18 +1,19 @@
 """Continuous batching: one thread steps every active stream together, one batched step per character.
 
 Requests (`Job`s, each a few `Choice`s) wait in a bounded queue. The engine runs blocks of up
-to BLOCK steps (block.py), handing each stream its characters once per block; between blocks
-it admits as many waiting jobs as the stream limit allows (priming each prompt in one
-forward) and drops the streams that ended, were cancelled (the client went away) or ran out
-of time. A block ends early, after the step in progress, when a waiting job could join, a
-client leaves or the server stops; and, once FLUSH_STEPS steps are done, when FLUSH seconds
-have gone by (so text reaches clients steadily) or a request's deadline has passed. It is
-never longer than the fewest characters any stream still has to make, so a finished stream
-leaves at once.
+to BLOCK steps (block.py), handing each stream its characters once per block. Between blocks
+it takes as many waiting jobs as the stream limit allows, reads a slice of their prompts
+(priming.py; all of them when nothing else runs), adds the jobs whose prompts are read to the
+batch, and drops the streams that ended, were cancelled (the client went away) or ran out of
+time. A block ends early, after the step in progress, when a waiting job could join, a
+client leaves or the server stops; and, once FLUSH_STEPS steps are done, when prompts are
+being read or FLUSH seconds have gone by (so text reaches clients steadily) or a request's
+deadline has passed. It is never longer than the fewest characters any stream still has to
+make, so a finished stream leaves at once.
 
 A stream's numbers do not depend on what else is in the batch (beyond BLAS round-off in
-float32). Text goes to each request through its choices' deques; the event loop is woken
-with call_soon_threadsafe at most once per drain, and never runs NumPy itself.
+float32). Text goes to each request through its choices' deques; each event loop is woken
+with call_soon_threadsafe at most once per block, and never runs NumPy itself.
 """
 
 import sys
@@ -25,8 +26,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import CharrnnError
+from ..inference import repeat_state
 from .block import groups, hand_out, run_block
 from .errors import ApiError
+from .priming import SLICE, Prompts
 from .threads import BlasThreads
 
 BLOCK = 32  # steps at most between handing out text
@@ -83,7 +86,7 @@ class Engine(threading.Thread):
         self.backend, self.max_streams, self.max_waiting = backend, max_streams, max_waiting
         self.blas = BlasThreads(threads)
         self.block, self.flush = block, flush
-        self.waiting, self.batch = deque(), Batch()
+        self.waiting, self.prompts, self.batch = deque(), Prompts(backend), Batch()
         self.cond, self.stopping, self.interrupted = threading.Condition(), False, False
         self.stepper = backend.stepper()
 
@@ -92,7 +95,8 @@ class Engine(threading.Thread):
         with self.cond:
             if self.stopping:
                 raise ApiError(503, "the server is shutting down", "unavailable", retry_after=5)
-            wanted = len(self.batch.choices) + sum(len(j.choices) for j in self.waiting) + len(job.choices)
+            wanted = (len(self.batch.choices) + self.prompts.streams + sum(len(j.choices) for j in self.waiting)
+                      + len(job.choices))
             if wanted > self.max_streams and len(self.waiting) >= self.max_waiting:
                 raise ApiError(429, f"the server is busy: {self.max_streams} streams running and {self.max_waiting} "
                                "requests waiting; try again shortly", "server_busy", retry_after=1)
@@ -112,7 +116,7 @@ class Engine(threading.Thread):
 
     @property
     def load(self):
-        return len(self.batch.choices), len(self.waiting)
+        return len(self.batch.choices), len(self.waiting) + len(self.prompts)
 
     def run(self):
         self.blas.use_for(0)  # priming a lone prompt before the first block
@@ -123,6 +127,7 @@ class Engine(threading.Thread):
                     self._retire()
                     if not self._admit():
                         break
+                    self._read_prompts()
                     if self.batch.choices:
                         self._block()
                 except Exception:  # a bug: fail the requests in flight, keep serving the next ones
@@ -131,34 +136,42 @@ class Engine(threading.Thread):
         self._fail_all(ApiError(503, "the server is shutting down", "unavailable"))
 
     def _admit(self):
-        """Move waiting jobs into the batch while streams are free; False once stopping."""
+        """Move waiting jobs to the prompts being read while streams are free; False once stopping."""
         with self.cond:
-            while not self.batch.choices and not self.waiting and not self.stopping:
+            while not (self.batch.choices or self.waiting or self.prompts or self.stopping):
                 self.cond.wait()
             if self.stopping:
-                self.batch.jobs += list(self.waiting)
+                self.batch.jobs += list(self.waiting) + self.prompts.jobs
                 self.waiting.clear()
                 return False
             joining = []
-            while self.waiting and len(self.batch.choices) + len(self.waiting[0].choices) <= self.max_streams:
+            while self.waiting and self._taken() + len(self.waiting[0].choices) <= self.max_streams:
                 joining.append(self.waiting.popleft())
         for job in joining:
             try:
-                self._join(job)
+                if not job.cancelled:
+                    self.prompts.add(job)
             except CharrnnError as e:  # checked before it was queued, so not expected; say so all the same
                 job.error = ApiError(400, str(e), param="prompt")
                 self._wake(job)
         return True
 
-    def _join(self, job):
-        if job.cancelled:
-            return
+    def _taken(self):
+        """Streams generating or reading their prompts."""
+        return len(self.batch.choices) + self.prompts.streams
+
+    def _read_prompts(self):
+        """SLICE characters of prompts while others generate (all of them when none does); the jobs
+        whose prompts are read join the batch."""
+        for job, last_ids, states in self.prompts.read(SLICE if self.batch.choices else None):
+            self._join(job, last_ids, states)
+
+    def _join(self, job, last_ids, states):
+        """Add the job's choices to the batch: choice i continues prompt i // per_prompt from its
+        last id and its state (one stream, priming.py)."""
         per_prompt = len(job.choices) // len(job.prompts)
-        ids, states = [], []
-        for prompt in job.prompts:
-            prompt_ids = self.backend.encode(prompt)
-            ids += [prompt_ids[-1]] * per_prompt
-            states.append(self.backend.primed(prompt_ids, per_prompt))
+        ids = [i for i in last_ids for _ in range(per_prompt)]
+        states = [repeat_state(state, per_prompt) for state in states]
         batch = self.batch
         parts = ([batch.state] if batch.choices else []) + states
         batch.state = [tuple(np.concatenate([p[layer][k] for p in parts]) for k in range(len(parts[0][layer])))
@@ -171,12 +184,13 @@ class Engine(threading.Thread):
     def _retire(self):
         """Drop finished, cancelled and timed-out streams; wake their requests."""
         batch, now = self.batch, time.monotonic()
-        for job in batch.jobs:
+        for job in batch.jobs + self.prompts.jobs:
             if now > job.deadline and not job.done:
                 print("charrnn serve: a request ran past the time limit; its text ends there", file=sys.stderr)
                 for choice in job.choices:
                     choice.finish("length")
                 self._wake(job)
+        self.prompts.drop(lambda job: job.done or job.cancelled)
         leaving = {id(j) for j in batch.jobs if j.done or j.cancelled}
         if not leaving:
             return
@@ -192,12 +206,12 @@ class Engine(threading.Thread):
         if batch.groups is None:
             batch.groups = groups(batch.choices)
         length = min([self.block] + [c.max_tokens - c.tokens for c in batch.choices if not c.done])
-        free = self.max_streams - len(batch.choices)  # slots a waiting job could take after this block
+        free = self.max_streams - self._taken()  # slots a waiting job could take after this block
         until = min([time.monotonic() + self.flush] + [job.deadline for job in batch.jobs])
 
         def stop_early(steps):
             return (self.interrupted or (self.waiting and len(self.waiting[0].choices) <= free)
-                    or (steps >= FLUSH_STEPS and time.monotonic() >= until))
+                    or (steps >= FLUSH_STEPS and (self.prompts or time.monotonic() >= until)))
 
         self.blas.use_for(len(batch.choices))
         hand_out(batch.choices, *run_block(self.stepper, batch, length, stop_early))
@@ -220,10 +234,10 @@ class Engine(threading.Thread):
             loop.call_soon_threadsafe(set_events, events)
 
     def _fail_all(self, error):
-        for job in self.batch.jobs:
+        for job in self.batch.jobs + self.prompts.jobs:
             if not job.done:
                 job.error = error
                 job.flagged = False
                 self._wake(job)
-        self.batch = Batch()
+        self.batch, self.prompts = Batch(), Prompts(self.backend)
 
