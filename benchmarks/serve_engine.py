@@ -50,13 +50,15 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         backend = load(serving_checkpoint(tmp))
-        rows = [(count, *streams_at_once(backend, count, args.chars, args.threads)) for count in map(int, args.streams.split(","))]
-    alone = args.chars / rows[0][2]
-    print("| streams | chars/s (wall) | chars per CPU-second (x one stream) |")
+        rows = [(count, *streams_at_once(backend, count, args.chars, args.threads))
+                for count in map(int, args.streams.split(","))]
+    alone_wall, alone_cpu = args.chars / rows[0][1], args.chars / rows[0][2]
+    print("| streams | chars/s, wall (x one stream) | chars per CPU-second (x one stream) |")
     print("|---:|---:|---:|")
     for count, wall, cpu in rows:
         made = count * args.chars
-        print(f"| {count} | {made / wall:,.0f} | {made / cpu:,.0f} ({made / cpu / alone:.1f}x) |")
+        print(f"| {count} | {made / wall:,.0f} ({made / wall / alone_wall:.1f}x) "
+              f"| {made / cpu:,.0f} ({made / cpu / alone_cpu:.1f}x) |")
 
 
 if __name__ == "__main__":

@@ -3,10 +3,11 @@
 Starts `charrnn serve` on a random-weight 2x256 LSTM over tiny-shakespeare's characters
 (speed does not depend on the weights), then runs C concurrent streaming clients over
 loopback for a fixed time at each C, every client asking for one completion after another.
-After a short warm-up, reports per C: aggregate and per-client characters per second, time to first character
-(p50, p99), failed requests, the CPU the server and this load generator used (% of one
-core), and characters per second of server CPU: on a shared machine the CPU share a phase
-gets varies, and that ratio between counts shows what batching gains whatever the share.
+After a short warm-up, reports per C: aggregate and per-client characters per second, time
+to first character (p50, p99), failed requests, the CPU the server and this load generator
+used (% of one core; the server's counts OpenBLAS's waiting thread, which spins), and
+characters per second of server CPU: on a shared machine the CPU share a phase gets
+varies, and that ratio between counts shows what batching gains whatever the share.
 The clients are raw asyncio streams that parse only the SSE data lines (one json.loads per
 event), so that the load generator, which shares the cores with the server, takes little
 of them. Issue 25's targets: 32 clients >= 10x one client's
