@@ -5,7 +5,8 @@ little arithmetic: a second thread does not make it faster, and OpenBLAS's idle 
 then spins on the core that the event loop and the clients need, which halved a lone
 client's characters per second. From SPLIT streams on, the products are bound by
 arithmetic, and more threads cut the step by a third or more (benchmarks/serve_step.py).
-So the engine asks for one thread below SPLIT streams and for all it was given from there.
+So the engine asks for one thread below SPLIT streams and for all it was given from there
+(`charrnn serve --threads`).
 """
 
 from threadpoolctl import ThreadpoolController
