@@ -8,7 +8,7 @@ makes --chars characters at temperature 0.8. The engine picks its BLAS threads p
 server does, up to --threads (one below threads.SPLIT streams); on two cores the CPU column then
 counts OpenBLAS's waiting thread, so compare the wall-clock one.
 
-    python benchmarks/serve_engine.py --streams 1,32,64 --threads 2
+    python benchmarks/serve_engine.py --streams 1,32,64
 """
 
 import argparse
@@ -46,7 +46,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--streams", default="1,8,32,64", help="stream counts, one run each")
     parser.add_argument("--chars", type=int, default=2000, help="characters per stream")
-    parser.add_argument("--threads", type=int, default=1, help="BLAS threads for a batch of threads.SPLIT or more")
+    parser.add_argument("--threads", type=int, default=2, help="BLAS threads for a batch of threads.SPLIT or "
+                        "more (the server's default)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         backend = load(serving_checkpoint(tmp))

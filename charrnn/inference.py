@@ -5,6 +5,8 @@ a clamp holds units at values (hooks.Clamp), a recorder keeps activations (hooks
 Shapes as in model.py: N streams, T steps, V vocab, H hidden.
 """
 
+from functools import cache
+
 import numpy as np
 
 from .cells import build_cell, column_step
@@ -50,7 +52,7 @@ def repeat_state(state, copies):
     return [tuple(np.repeat(s, copies, axis=0) for s in layer) for layer in state]
 
 
-COLUMNS_FROM = 4  # streams from which the fused LSTM steps by columns (column_stepper)
+COLUMNS_FROM = 4  # streams from which the fused LSTM steps by columns (column_stepper; measured)
 
 
 def make_stepper(params, config, hook=None):
@@ -60,20 +62,25 @@ def make_stepper(params, config, hook=None):
     Everything that does not change between steps (per-layer parameter dicts, the first
     layer's input table with its bias folded in) is prepared here, once. Call it under
     np.errstate(over="ignore"), as `step` does, since the cells' σ overflows exp by design.
-    From COLUMNS_FROM streams on, the fused LSTM takes column_stepper's path.
+    From COLUMNS_FROM streams on, the fused LSTM takes column_stepper's path, whose state
+    arrays are transposed views: give them back to the stepper, or make them contiguous
+    (as `step` does) before model.forward, whose fused cells take C-contiguous arrays.
     """
     cell = build_cell(config)
     layers = [layer_params(params, layer) for layer in range(config.num_layers)]
     embed, head_W, head_b = params.get("embed"), params["head.W"], params["head.b"]
     first_table = None if embed is not None else layers[0]["Wx"] + layers[0]["b"]  # (V, G·H)
     lstm_columns = column_step(config) if hook is None else None
-    by_columns = column_stepper(params, config, lstm_columns) if lstm_columns else None
+
+    @cache
+    def by_columns():  # built at the first step of COLUMNS_FROM streams: its weights are transposed copies
+        return column_stepper(params, config, lstm_columns)
 
     def stepper(ids, state):
-        if by_columns is not None:
+        if lstm_columns is not None:
             if len(ids) >= COLUMNS_FROM:
-                return by_columns(ids, state)
-            state = [tuple(map(np.ascontiguousarray, layer)) for layer in state]  # column_stepper's views
+                return by_columns()(ids, state)
+            state = contiguous(state)  # column_stepper's views
         next_state = []
         x = None if embed is None else embed[ids]  # (N, E)
         for layer, lp in enumerate(layers):
@@ -92,9 +99,10 @@ def make_stepper(params, config, hook=None):
 
 def column_stepper(params, config, lstm_columns):
     """make_stepper's step for the fused LSTM with the batch held by columns: each product is
-    Wᵀ (G·H, ·) · xᵀ (·, N), which OpenBLAS runs 10-35% faster than x·W from 4 to 64 streams
-    (docs/serving.md, "Threads and layout"), and the gates work on the (G·H, N) result as it
-    comes. The state goes in and out as make_stepper's (N, H) arrays, here transposed views."""
+    Wᵀ (G·H, ·) · xᵀ (·, N), which OpenBLAS ran 4-33% faster than x·W from 4 to 64 streams
+    (docs/serving.md, "Threads per block, the column step and prompt slices"), and the gates
+    work on the (G·H, N) result (the first layer's gathered columns are copied once). The
+    state goes in and out as make_stepper's (N, H) arrays, here transposed views."""
     layers = [layer_params(params, layer) for layer in range(config.num_layers)]
     embed = params.get("embed")
     inputs_T = [np.ascontiguousarray(lp["Wx"].T) for lp in layers]  # (G·H, D)
@@ -121,7 +129,14 @@ def column_stepper(params, config, lstm_columns):
     return step
 
 
+def contiguous(state):
+    """The state with each array C-contiguous (copied only where it is not)."""
+    return [tuple(map(np.ascontiguousarray, layer)) for layer in state]
+
+
 @np.errstate(over="ignore")
 def step(params, config, ids, state):
-    """One step: ids (N,) → logits (N, V) and the next state (see make_stepper for loops)."""
-    return make_stepper(params, config)(ids, state)
+    """One step: ids (N,) → logits (N, V) and the next state, C-contiguous (see make_stepper
+    for loops)."""
+    logits, next_state = make_stepper(params, config)(ids, state)
+    return np.ascontiguousarray(logits), contiguous(next_state)

@@ -17,6 +17,7 @@ from charrnn.cells import kernels, layernorm, layernorm_kernels, lstm
 from charrnn.cells import build_cell, column_step
 from charrnn.errors import CharrnnError
 from charrnn.inference import COLUMNS_FROM, log_likelihood, make_stepper
+from charrnn.inference import step as inference_step
 from charrnn.model import init_params, init_state, loss_and_grads
 from conftest import invoke, tiny_config
 
@@ -71,27 +72,32 @@ def test_fused_steps_match_the_reference(cell, N, T, extra):
 @pytest.mark.parametrize("extra", [{}, dict(num_layers=3, embedding_size=5)])
 def test_the_column_step_matches_the_reference(extra):
     """make_stepper's column path (the fused plain LSTM from COLUMNS_FROM streams on) against
-    the NumPy reference's row steps, the batch changing between steps as the server's does
-    (rows leave, are reordered or repeated), so each path takes the state the other left."""
+    the NumPy reference's row steps, the batch changing between steps as the server's does,
+    so that each path takes the state the other left: as it is (the column path's own
+    views), a basic slice of it (a view), or rows left out, reordered or repeated (copies)."""
     runs = models("lstm", 6, 1, **extra)
     (params, config, _, _, start), reference_config = runs["numba"], runs["numpy"][1]
     assert column_step(config) is kernels.lstm_forward_columns and column_step(reference_config) is None
     fused, reference = make_stepper(params, config), make_stepper(params, reference_config)
     ids, states = np.arange(6) % V, {"fused": start, "reference": start}
-    batches = [range(6), range(6), [0, 2, 5, 1], [3, 1], [0, 1], [0, 1, 1, 0, 1]]
-    assert {len(b) >= COLUMNS_FROM for b in batches} == {True, False}  # both paths, in turn
+    batches = [None, None, [0, 2, 5, 1], None, slice(0, 2), None, [0, 1, 1, 0, 1], slice(1, 5), None]
+    sizes = []
     with np.errstate(over="ignore"):
-        for keep in map(list, batches):
-            ids = ids[keep]
+        for keep in batches:
+            ids = ids if keep is None else ids[keep]
             logits = {}
             for name, step in (("fused", fused), ("reference", reference)):
-                state = [tuple(s[keep] for s in layer) for layer in states[name]]
+                state = states[name] if keep is None else [tuple(s[keep] for s in layer) for layer in states[name]]
                 logits[name], states[name] = step(ids, state)
-            assert_close(logits["fused"], logits["reference"], ("logits", len(keep)))
+            sizes.append(len(ids))
+            assert_close(logits["fused"], logits["reference"], ("logits", len(ids)))
             for fused_layer, reference_layer in zip(states["fused"], states["reference"]):
                 for fused_state, reference_state in zip(fused_layer, reference_layer):
-                    assert_close(fused_state, reference_state, ("state", len(keep)))
+                    assert_close(fused_state, reference_state, ("state", len(ids)))
             ids = logits["reference"].argmax(axis=1)
+    assert sizes == [6, 6, 4, 4, 2, 2, 5, 4, 4] and COLUMNS_FROM == 4  # both paths, each after the other
+    logits, state = inference_step(params, config, ids, states["fused"])  # the public step: contiguous
+    assert logits.flags.c_contiguous and all(s.flags.c_contiguous for layer in state for s in layer)
 
 
 def test_the_fused_cell_is_used_where_it_exists():

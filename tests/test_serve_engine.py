@@ -18,7 +18,7 @@ from charrnn.serve.backend import load  # noqa: E402
 from charrnn.serve.block import Uniforms  # noqa: E402
 from charrnn.inference import primed_state  # noqa: E402
 from charrnn.serve.engine import FLUSH_STEPS, Engine, Job  # noqa: E402
-from charrnn.serve.jobs import generator, sampling  # noqa: E402
+from charrnn.serve.jobs import generator, pause, sampling, submit  # noqa: E402
 from charrnn.serve.priming import SLICE, Prompts  # noqa: E402
 from charrnn.serve.server import bind  # noqa: E402
 from charrnn.serve.streams import Choice  # noqa: E402
@@ -42,10 +42,11 @@ def engine(backend):
     engine.join(10)
 
 
-def job(backend, max_tokens, seed=0, prompt="A"):
+def job(backend, max_tokens, seed=0, prompt="A", n=1):
     job = Job([prompt], [], time.monotonic() + 3600)
-    job.choices = [Choice(0, job, sampling(1.0), generator(seed, 0), max_tokens)]
-    job.choices[0].pieces = backend.pieces
+    job.choices = [Choice(i, job, sampling(1.0), generator(seed, i), max_tokens) for i in range(n)]
+    for choice in job.choices:
+        choice.pieces = backend.pieces
     return job
 
 
@@ -78,6 +79,18 @@ def test_a_waiting_request_ends_the_block_in_progress(backend, engine):
     assert 0 < long.choices[0].tokens < ENDLESS and not long.done  # its block ended when the request came
 
 
+def test_waiting_jobs_join_only_while_streams_are_free(backend, engine):
+    running = job(backend, ENDLESS)
+    engine.submit(running)
+    wait_for(lambda: engine.load == (1, 0))
+    with engine.cond:  # all three wait at once: each would fit beside the running stream alone
+        for seed in (1, 2, 3):
+            engine.submit(job(backend, ENDLESS, seed=seed, n=2))
+    wait_for(lambda: engine.load[0] > 1)
+    time.sleep(0.1)
+    assert engine.load == (3, 2)  # --max-streams 4: one pair joined, two wait
+
+
 def test_a_client_leaving_ends_the_block_in_progress(backend, engine):
     leaving = job(backend, ENDLESS)
     engine.submit(leaving)
@@ -98,30 +111,63 @@ def test_a_long_prompt_is_read_a_slice_at_a_time_while_others_generate(backend, 
     running = job(backend, ENDLESS)
     engine.submit(running)
     wait_for(lambda: engine.load == (1, 0))
-    before = running.choices[0].tokens
-    reading = job(backend, 5, seed=1, prompt="AB" * (5 * SLICE) + "A")  # ten slices
-    engine.submit(reading)
-    wait_for(lambda: reading.done)
-    assert len(reading.choices[0].text) == 5
-    # read in one go, it would have held the running stream to a step or two; between its slices
-    # that stream made a block of at least FLUSH_STEPS steps each time
-    assert running.choices[0].tokens - before >= 9 * FLUSH_STEPS
+    made_by_then, read = [], engine.prompts.read
+
+    def reading(chars, join):  # on the engine's thread, between blocks
+        made_by_then.append(running.choices[0].tokens)
+        read(chars, join)
+
+    engine.prompts.read = reading
+    long = job(backend, 5, seed=1, prompt="AB" * (5 * SLICE) + "A")  # ten slices
+    engine.submit(long)
+    wait_for(lambda: long.done)
+    assert len(long.choices[0].text) == 5 and len(made_by_then) >= 10
+    # between two slices, the running stream made a block of FLUSH_STEPS steps or more
+    assert all(later - earlier >= FLUSH_STEPS for earlier, later in zip(made_by_then[1:], made_by_then[2:]))
+
+
+def test_a_request_that_leaves_while_its_prompt_is_read_is_dropped(backend, engine):
+    running = job(backend, ENDLESS)
+    engine.submit(running)
+    long = job(backend, 5, prompt="AB" * (500 * SLICE) + "A")  # a thousand slices
+    engine.submit(long)
+    wait_for(lambda: len(engine.prompts) == 1)
+    long.cancel()
+    wait_for(lambda: engine.load == (1, 0))
+    assert long.choices[0].tokens == 0 and not running.done
+
+
+def test_a_streams_pause_ends_when_its_job_does(backend, engine):
+    """The 30 ms pause between a stream's events ends at once when its request is done, so the
+    last event and [DONE] (and the client's next request) do not wait it out."""
+    async def pause_until_done():
+        short = job(backend, 5)
+        await submit(engine, short)
+        started = time.monotonic()
+        await pause(short, 60)
+        return short.done, time.monotonic() - started
+
+    done, waited = asyncio.run(pause_until_done())
+    assert done and waited < 30
 
 
 def test_a_prompt_read_in_slices_reaches_the_state_read_in_one_go(backend):
     prompt = "AB" * SLICE + "BA" * (SLICE // 2) + "C"  # 2.5 slices, then the first input
-    queued = Job([prompt, "A"], [None, None], time.monotonic() + 3600)
-    prompts = Prompts(backend)
+    queued, later = (Job(prompts, [None] * len(prompts), time.monotonic() + 3600) for prompts in ([prompt, "A"], ["A"]))
+    prompts, joined = Prompts(backend), []
     prompts.add(queued)
-    assert prompts.streams == 2 and prompts.read(2 * SLICE) == []  # two slices of three
-    (_, last_ids, states), = prompts.read(None)
+    prompts.add(later)
+    prompts.read(2 * SLICE, lambda *ready: joined.append(ready))
+    assert prompts.streams == 3 and joined == []  # two slices of three
+    prompts.read(None, lambda *ready: joined.append(ready))  # until a job is ready: the first
+    assert prompts.jobs == [later] and prompts.streams == 1
+    (job, last_ids, states), = joined
     ids = backend.encode(prompt)
-    assert list(last_ids) == [ids[-1], backend.encode("A")[-1]]
+    assert job is queued and list(last_ids) == [ids[-1], backend.encode("A")[-1]]
     with np.errstate(over="ignore"):
         in_one_go = primed_state(backend.params, backend.config, ids)
     for sliced, whole in zip(states[0], in_one_go):
         np.testing.assert_allclose(sliced, whole, rtol=1e-5, atol=1e-6)
-    assert len(prompts) == 0 and prompts.streams == 0
 
 
 def test_connections_send_each_event_at_once():
@@ -148,23 +194,29 @@ def test_connections_send_each_event_at_once():
 
 def test_blas_threads_one_for_a_few_streams_all_given_from_split():
     """Set from a thread of its own, as the engine's: threadpoolctl would ignore a thread that
-    does not control OpenBLAS, and the count is process-wide (hence the 1 left at the end)."""
+    does not control OpenBLAS, and the count is process-wide (hence the 1 left at the end).
+    Never more than the library had when the engine first asked (a fresh process: its cores)."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
     def blas_threads():
         return max(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
 
-    with threadpool_limits(2, "blas"):
-        most = blas_threads()  # 1 where OpenBLAS was given only one thread
-    seen = []
+    seen = {}
 
-    def engine_thread():
-        blas = BlasThreads(2)
+    def engine_thread(given, started_with):
+        threadpool_limits(started_with, "blas")  # as a process started with this many would have
+        most = blas_threads()  # 1 where OpenBLAS was built for one thread
+        blas = BlasThreads(given)
+        seen[given, started_with] = most, []
         for streams in (1, SPLIT - 1, SPLIT, 64, 0):
             blas.use_for(streams)
-            seen.append(blas_threads())
+            seen[given, started_with][1].append(blas_threads())
 
-    thread = threading.Thread(target=engine_thread)
-    thread.start()
-    thread.join()
-    assert seen == [1, 1, most, most, 1]
+    for given, started_with in ((2, 2), (8, 2), (2, 1)):
+        thread = threading.Thread(target=engine_thread, args=(given, started_with))
+        thread.start()
+        thread.join()
+    for (given, started_with), (most, counts) in seen.items():
+        top = min(given, most)
+        assert counts == [1, 1, top, top, 1], (given, started_with, counts)
+    assert seen[2, 1][1] == [1] * 5  # OPENBLAS_NUM_THREADS=1 is kept

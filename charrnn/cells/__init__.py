@@ -79,9 +79,9 @@ def _fused_steps(config):
 
 def column_step(config):
     """kernels.lstm_forward_columns when `config`'s cell steps with the fused plain LSTM, else None."""
-    kernels = sys.modules.get("charrnn.cells.kernels")  # loaded by build_cell when it fuses
-    fused = kernels is not None and build_cell(config).step_forward is kernels.lstm_forward
-    return kernels.lstm_forward_columns if fused else None
+    forward = build_cell(config).step_forward  # loads the kernels module when it fuses
+    kernels = sys.modules.get("charrnn.cells.kernels")
+    return kernels.lstm_forward_columns if kernels is not None and forward is kernels.lstm_forward else None
 
 
 def load_kernels(config):

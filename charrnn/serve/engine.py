@@ -12,8 +12,8 @@ deadline has passed. It is never longer than the fewest characters any stream st
 make, so a finished stream leaves at once.
 
 A stream's numbers do not depend on what else is in the batch (beyond BLAS round-off in
-float32). Text goes to each request through its choices' deques; each event loop is woken
-with call_soon_threadsafe at most once per block, and never runs NumPy itself.
+float32). Text goes to each request through its choices' deques; a block wakes its requests
+with one call_soon_threadsafe per event loop, which never runs NumPy itself.
 """
 
 import sys
@@ -119,7 +119,6 @@ class Engine(threading.Thread):
         return len(self.batch.choices), len(self.waiting) + len(self.prompts)
 
     def run(self):
-        self.blas.use_for(0)  # priming a lone prompt before the first block
         with np.errstate(over="ignore"):  # the cells' σ overflows exp by design
             while True:
                 try:
@@ -141,30 +140,34 @@ class Engine(threading.Thread):
             while not (self.batch.choices or self.waiting or self.prompts or self.stopping):
                 self.cond.wait()
             if self.stopping:
-                self.batch.jobs += list(self.waiting) + self.prompts.jobs
+                self.batch.jobs += list(self.waiting)
                 self.waiting.clear()
                 return False
-            joining = []
-            while self.waiting and self._taken() + len(self.waiting[0].choices) <= self.max_streams:
-                joining.append(self.waiting.popleft())
-        for job in joining:
-            try:
+            taken = self._taken()  # under the lock, so that submit() never counts a job in neither place
+            while self.waiting and taken + len(self.waiting[0].choices) <= self.max_streams:
+                job = self.waiting.popleft()
+                taken += len(job.choices)
                 if not job.cancelled:
-                    self.prompts.add(job)
-            except CharrnnError as e:  # checked before it was queued, so not expected; say so all the same
-                job.error = ApiError(400, str(e), param="prompt")
-                self._wake(job)
+                    self._queue_prompts(job)
         return True
+
+    def _queue_prompts(self, job):
+        try:
+            self.prompts.add(job)
+        except CharrnnError as e:  # checked before it was queued, so not expected; say so all the same
+            job.error = ApiError(400, str(e), param="prompt")
+            self._wake(job)
 
     def _taken(self):
         """Streams generating or reading their prompts."""
         return len(self.batch.choices) + self.prompts.streams
 
     def _read_prompts(self):
-        """SLICE characters of prompts while others generate (all of them when none does); the jobs
-        whose prompts are read join the batch."""
-        for job, last_ids, states in self.prompts.read(SLICE if self.batch.choices else None):
-            self._join(job, last_ids, states)
+        """SLICE characters of prompts while others generate (until one job is ready when none
+        does), at one BLAS thread; the jobs whose prompts are read join the batch."""
+        if self.prompts:
+            self.blas.use_for(1)
+            self.prompts.read(SLICE if self.batch.choices else None, self._join)
 
     def _join(self, job, last_ids, states):
         """Add the job's choices to the batch: choice i continues prompt i // per_prompt from its
@@ -234,10 +237,9 @@ class Engine(threading.Thread):
             loop.call_soon_threadsafe(set_events, events)
 
     def _fail_all(self, error):
-        for job in self.batch.jobs + self.prompts.jobs:
-            if not job.done:
-                job.error = error
-                job.flagged = False
-                self._wake(job)
+        failing = [job for job in self.batch.jobs + self.prompts.jobs if not job.done]
+        for job in failing:
+            job.error, job.flagged = error, False
+        self._wake(*failing)
         self.batch, self.prompts = Batch(), Prompts(self.backend)
 

@@ -2,10 +2,11 @@
 
 Reading a prompt is one stream's steps, one after another: 0.45 s for an 8,000-character
 prompt on a 2x256 LSTM. Read in one go, it would hold every stream in the batch for that
-long. So between two blocks the engine reads SLICE characters of prompts at most, jobs in
-the order they came, and a job joins the batch once all its prompts are read. A prompt's slices start
-at the same places (0, SLICE, 2·SLICE, ...) whatever else is running, so its numbers, and a
-seeded request's text, do not depend on its company.
+long. So between two blocks the engine reads prompts slice by slice, jobs in the order they
+came, until SLICE characters are read (whole slices: up to 2·SLICE − 1), and a job joins the
+batch once all its prompts are read. With no batch running, it reads until one job is ready.
+A prompt's slices start at the same places (0, SLICE, 2·SLICE, ...) whatever else is
+running, so its numbers, and a seeded request's text, do not depend on its company.
 """
 
 from collections import deque
@@ -62,17 +63,18 @@ class Prompts:
         self.readings = deque(r for r in self.readings if not leaving(r.job))
         self.streams = sum(len(r.job.choices) for r in self.readings)
 
-    def read(self, chars):
-        """Read slices until `chars` characters are read (None: every prompt; a slice of none,
-        a one-character prompt's, counts one). Returns [(job, last ids, states)] for the jobs now
-        read: each prompt's last id and its state (one stream), in prompt order."""
-        ready = []
+    def read(self, chars, join):
+        """Read slices until `chars` characters are read (a slice of none, a one-character
+        prompt's, counts one), or with chars None until a job is ready. A job whose prompts are
+        all read goes to join(job, last ids, states): each prompt's last id and its state (one
+        stream), in prompt order; it leaves the queue only once join has taken it."""
         while self.readings and (chars is None or chars > 0):
             reading = self.readings[0]
             finished, count = reading.read_slice(self.backend)
             if finished:
+                join(reading.job, [ids[-1] for ids in reading.prompt_ids], reading.states)
                 self.readings.popleft()
                 self.streams -= len(reading.job.choices)
-                ready.append((reading.job, [ids[-1] for ids in reading.prompt_ids], reading.states))
+                if chars is None:
+                    return
             chars = None if chars is None else chars - max(count, 1)
-        return ready
