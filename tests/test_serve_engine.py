@@ -3,6 +3,7 @@ waits or a client leaves, a stream's uniforms do not depend on where blocks end,
 server's connections send each event at once (TCP_NODELAY)."""
 
 import asyncio
+import os
 import socket
 import threading
 import time
@@ -194,29 +195,37 @@ def test_connections_send_each_event_at_once():
 
 def test_blas_threads_one_for_a_few_streams_all_given_from_split():
     """Set from a thread of its own, as the engine's: threadpoolctl would ignore a thread that
-    does not control OpenBLAS, and the count is process-wide (hence the 1 left at the end).
-    Never more than the library had when the engine first asked (a fresh process: its cores)."""
+    does not control OpenBLAS, and the count is process-wide (hence the 1 left at the end)."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
     def blas_threads():
         return max(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
 
-    seen = {}
-
-    def engine_thread(given, started_with):
-        threadpool_limits(started_with, "blas")  # as a process started with this many would have
+    with threadpool_limits(2, "blas"):
         most = blas_threads()  # 1 where OpenBLAS was built for one thread
-        blas = BlasThreads(given)
-        seen[given, started_with] = most, []
+    seen = []
+
+    def engine_thread():
+        blas = BlasThreads(2)
         for streams in (1, SPLIT - 1, SPLIT, 64, 0):
             blas.use_for(streams)
-            seen[given, started_with][1].append(blas_threads())
+            seen.append(blas_threads())
 
-    for given, started_with in ((2, 2), (8, 2), (2, 1)):
-        thread = threading.Thread(target=engine_thread, args=(given, started_with))
-        thread.start()
-        thread.join()
-    for (given, started_with), (most, counts) in seen.items():
-        top = min(given, most)
-        assert counts == [1, 1, top, top, 1], (given, started_with, counts)
-    assert seen[2, 1][1] == [1] * 5  # OPENBLAS_NUM_THREADS=1 is kept
+    thread = threading.Thread(target=engine_thread)
+    thread.start()
+    thread.join()
+    assert seen == [1, 1, most, most, 1]
+
+
+@pytest.mark.parametrize("environ, expected", [({}, 2), ({"OPENBLAS_NUM_THREADS": "1"}, 1),
+                                               ({"OMP_NUM_THREADS": "1"}, 1), ({"OPENBLAS_NUM_THREADS": "8"}, 2),
+                                               ({"OPENBLAS_NUM_THREADS": "x"}, 2)])
+def test_serve_threads_default_to_two_or_what_the_environment_allows(monkeypatch, environ, expected):
+    from charrnn.cli.serve import default_threads
+
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    cores = len(os.sched_getaffinity(0))
+    assert default_threads() == min(expected, cores)

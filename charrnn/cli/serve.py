@@ -26,7 +26,7 @@ from .group import checkpoint_option, cli, kernels_ready, say_source
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=120, show_default=True,
               help="Seconds a request may run.")
 @click.option("--threads", type=click.IntRange(1), help="BLAS threads for a batched step of 4 streams or more "
-              "(fewer get one) [default: 2, or 1 on one core].")
+              "(fewer get one) [default: 2, or fewer on one core or under OPENBLAS_NUM_THREADS].")
 def serve(checkpoint, host, port, api_key, max_prompt, max_tokens, max_n, max_streams, max_waiting, time_limit,
           threads):
     """Serve a model over HTTP: OpenAI completions, rnn-writer's API and a web page at /."""
@@ -39,7 +39,7 @@ def serve(checkpoint, host, port, api_key, max_prompt, max_tokens, max_n, max_st
     from ..serve.validate import Limits
 
     max_n = min(8, max_streams) if max_n is None else max_n
-    threads = threads or min(2, usable_cores())  # measured on 2 cores; each thread spins while it waits
+    threads = threads or default_threads()
     if max_n > max_streams:
         raise click.BadParameter(f"{max_n} is more than --max-streams {max_streams}", param_hint="--max-n")
     backend = load(checkpoint)
@@ -48,6 +48,10 @@ def serve(checkpoint, host, port, api_key, max_prompt, max_tokens, max_n, max_st
         threads, announce=lambda: say_source(backend.model.checkpoint, checkpoint))
 
 
-def usable_cores():
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+def default_threads():
+    """2 (only two cores were measured, and each BLAS thread spins on a core while it waits), or
+    fewer where the process may use fewer cores or OPENBLAS_NUM_THREADS / OMP_NUM_THREADS say so."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    capped = [int(value) for value in map(os.environ.get, ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"))
+              if value and value.isdigit() and int(value) > 0]
+    return min([2, cores] + capped[:1])

@@ -7,8 +7,7 @@ then spins on the core that the event loop and the clients need, which halved a 
 client's characters per second. From SPLIT streams on, the products are bound by
 arithmetic, and a second thread cut the step by 28-41% (benchmarks/serve_step.py). So the
 engine asks for one thread below SPLIT streams and for all it was given from there
-(`charrnn serve --threads`), never more than the BLAS library started with (its cores, or
-OPENBLAS_NUM_THREADS).
+(`charrnn serve --threads`).
 """
 
 from threadpoolctl import ThreadpoolController
@@ -26,7 +25,6 @@ class BlasThreads:
         first thread that sets it keep control and ignores the others."""
         if self.libs is None:
             self.libs = ThreadpoolController().select(user_api="blas").lib_controllers
-            self.most = min([self.most] + [lib.num_threads for lib in self.libs])
         wanted = self.most if streams >= SPLIT else 1
         if wanted != self.now:
             for lib in self.libs:
