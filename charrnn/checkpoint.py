@@ -9,13 +9,13 @@ stranger can be rejected but never run code.
 """
 
 import json
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import replacing
 from .config import make_config
 from .errors import CharrnnError
 from .model import init_params, init_state
@@ -50,30 +50,11 @@ def save_checkpoint(path, checkpoint):
     meta = dict(checkpoint.meta, format_version=FORMAT_VERSION, config=checkpoint.config.to_dict(),
                 vocab=checkpoint.vocab.to_json())
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
+        with replacing(path, durable=True) as f:
             np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise CharrnnError(f"cannot write checkpoint {path}: {e.strerror}; the previous checkpoint is kept") from None
-
-
-def _fsync_dir(directory):
-    """Make the rename durable (POSIX). Where a directory cannot be opened (Windows), the
-    rename is already durable once os.replace returns."""
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _read_npz(path):

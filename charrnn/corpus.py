@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import replacing
 from .errors import CharrnnError
 from .sources import hash_files, resolve_paths
 from .vocab import MAX_CODEPOINT, Vocab, codepoints, normalise
@@ -158,22 +159,17 @@ def _load_cached(ids_path, meta_path):
 def _encode(files, config, vocab, ids_path, meta_path, progress):
     """Second pass: ids into the cache file, then its metadata (written last, so it marks completeness)."""
     ids_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = ids_path.with_suffix(f".tmp{os.getpid()}")
     length = 0
-    with open(tmp, "wb") as out:
+    with replacing(ids_path) as out:
         for raw in _raw_chunks(files, config, progress):
             ids = vocab.table[raw]
             if ids.min(initial=0) < 0:
-                out.close()
-                tmp.unlink()
                 outside = vocab.describe(np.unique(raw[ids < 0]))
                 raise CharrnnError(f"corpus has characters outside the vocab: {outside}")
             ids.astype(vocab.dtype).tofile(out)
             length += len(raw)
-    os.replace(tmp, ids_path)
-    meta_tmp = meta_path.with_suffix(f".tmp{os.getpid()}")
-    meta_tmp.write_text(json.dumps({"vocab": vocab.to_json(), "length": length, "files": [f.__dict__ for f in files]}))
-    os.replace(meta_tmp, meta_path)
+    with replacing(meta_path) as out:
+        out.write(json.dumps({"vocab": vocab.to_json(), "length": length, "files": [f.__dict__ for f in files]}).encode())
     return Tokens(path=ids_path, dtype=vocab.dtype)
 
 

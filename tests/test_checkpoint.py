@@ -7,6 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
+from charrnn.atomic import replacing
 from charrnn.checkpoint import load_checkpoint, save_checkpoint
 from charrnn.errors import CharrnnError
 
@@ -96,3 +97,17 @@ def test_a_format_1_checkpoint_keeps_its_clipping(trained, tmp_path):
     rewrite(old, {**arrays, "meta": np.frombuffer(json.dumps(meta).encode(), np.uint8)})
     loaded = load_checkpoint(old)
     assert loaded.config.grad_clip == 5.0 / 16 and loaded.config.ema_decay == 0
+
+
+def test_a_file_is_replaced_whole_or_not_at_all(tmp_path):
+    """atomic.replacing, which checkpoints, the corpus cache, inspect reports and exports share."""
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"before")
+    with pytest.raises(RuntimeError):
+        with replacing(target, durable=True) as f:
+            f.write(b"half")
+            raise RuntimeError("interrupted")
+    assert target.read_bytes() == b"before" and sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+    with replacing(target, durable=True) as f:
+        f.write(b"after")
+    assert target.read_bytes() == b"after" and sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]

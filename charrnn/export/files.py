@@ -5,6 +5,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..atomic import replacing
 from ..errors import CharrnnError
 
 
@@ -23,16 +24,11 @@ def check_target(path, overwrite, is_dir=False):
 
 def write_file(path, data):
     """Write bytes to `path` through a temporary file and a rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
+        with replacing(path) as f:
             f.write(data)
-        os.replace(tmp, path)
     except OSError as e:
         raise CharrnnError(f"cannot write {path}: {e.strerror}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @contextmanager

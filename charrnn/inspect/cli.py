@@ -13,6 +13,7 @@ import sys
 
 import click
 
+from ..atomic import replacing
 from ..cli.group import checkpoint_option, kernels_ready, say_source
 from ..cli.reports import result_line
 
@@ -82,16 +83,11 @@ class Output:
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
                 raise click.exceptions.Exit(0) from None
             return
-        tmp = os.path.join(os.path.dirname(self.path) or ".", f".{os.path.basename(self.path)}.tmp{os.getpid()}")
         try:
-            with open(tmp, "wb") as f:
+            with replacing(self.path) as f:
                 yield f
-            os.replace(tmp, self.path)
         except OSError as e:
             raise click.ClickException(f"cannot write {self.path}: {e.strerror}") from None
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
         click.echo(self.path)
 
 
