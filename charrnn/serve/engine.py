@@ -3,8 +3,8 @@
 Requests (`Job`s, each a few `Choice`s) wait in a bounded queue. The engine runs blocks of up
 to BLOCK steps (block.py), handing each stream its characters once per block. Between blocks
 it takes as many waiting jobs as the stream limit allows, reads a slice of their prompts
-(priming.py; all of them when nothing else runs), adds the jobs whose prompts are read to the
-batch, and drops the streams that ended, were cancelled (the client went away) or ran out of
+(priming.py; until one job is ready when nothing else runs), adds the jobs whose prompts are
+read to the batch, and drops the streams that ended, were cancelled (the client went away) or ran out of
 time. A block ends early, after the step in progress, when a waiting job could join, a
 client leaves or the server stops; and, once FLUSH_STEPS steps are done, when prompts are
 being read or FLUSH seconds have gone by (so text reaches clients steadily) or a request's
