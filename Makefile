@@ -63,6 +63,7 @@ bench-serve: install
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[serve,test]'
 	$(BIN)/python benchmarks/serve_load.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/serve_step.py
+	$(BIN)/python benchmarks/serve_long_prompt.py
 
 # Fine-tuning a 2x256 tiny-shakespeare model on 200 KB of War and Peace against training from
 # scratch, at equal steps, one thread (docs/finetune.md; about 30 minutes).

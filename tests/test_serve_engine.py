@@ -138,6 +138,20 @@ def test_a_request_that_leaves_while_its_prompt_is_read_is_dropped(backend, engi
     assert long.choices[0].tokens == 0 and not running.done
 
 
+def test_a_short_prompt_is_not_held_behind_a_long_one(backend, engine):
+    """A client's next request, arriving while a long prompt is read, joins at the next gap
+    (the fewest characters left go first), not after the whole long prompt."""
+    running = job(backend, ENDLESS)
+    engine.submit(running)
+    long = job(backend, 5, prompt="AB" * (500 * SLICE) + "A")  # a thousand slices
+    engine.submit(long)
+    wait_for(lambda: len(engine.prompts) == 1)
+    short = job(backend, 5, seed=1)
+    engine.submit(short)
+    wait_for(lambda: short.done)
+    assert not long.done and engine.prompts.jobs == [long]  # still being read
+
+
 def test_a_streams_pause_ends_when_its_job_does(backend, engine):
     """The 30 ms pause between a stream's events ends at once when its request is done, so the
     last event and [DONE] (and the client's next request) do not wait it out."""
@@ -154,17 +168,18 @@ def test_a_streams_pause_ends_when_its_job_does(backend, engine):
 
 def test_a_prompt_read_in_slices_reaches_the_state_read_in_one_go(backend):
     prompt = "AB" * SLICE + "BA" * (SLICE // 2) + "C"  # 2.5 slices, then the first input
-    queued, later = (Job(prompts, [None] * len(prompts), time.monotonic() + 3600) for prompts in ([prompt, "A"], ["A"]))
+    first, second = (Job(prompts, [None] * len(prompts), time.monotonic() + 3600) for prompts in ([prompt, "A"], ["A"]))
     prompts, joined = Prompts(backend), []
-    prompts.add(queued)
-    prompts.add(later)
+    prompts.add(first)
+    prompts.add(second)
     prompts.read(2 * SLICE, lambda *ready: joined.append(ready))
-    assert prompts.streams == 3 and joined == []  # two slices of three
-    prompts.read(None, lambda *ready: joined.append(ready))  # until a job is ready: the first
-    assert prompts.jobs == [later] and prompts.streams == 1
-    (job, last_ids, states), = joined
+    assert [ready[0] for ready in joined] == [second]  # the fewest characters left goes first
+    assert prompts.jobs == [first] and prompts.streams == 2
+    prompts.read(None, lambda *ready: joined.append(ready))  # until a job is ready
+    assert len(prompts) == 0 and prompts.streams == 0
+    job, last_ids, states = joined[1]
     ids = backend.encode(prompt)
-    assert job is queued and list(last_ids) == [ids[-1], backend.encode("A")[-1]]
+    assert job is first and list(last_ids) == [ids[-1], backend.encode("A")[-1]]
     with np.errstate(over="ignore"):
         in_one_go = primed_state(backend.params, backend.config, ids)
     for sliced, whole in zip(states[0], in_one_go):

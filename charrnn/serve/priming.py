@@ -2,9 +2,11 @@
 
 Reading a prompt is one stream's steps, one after another: 0.45 s for an 8,000-character
 prompt on a 2x256 LSTM. Read in one go, it would hold every stream in the batch for that
-long. So between two blocks the engine reads prompts slice by slice, jobs in the order they
-came, until SLICE characters are read (whole slices: up to 2·SLICE − 1), and a job joins the
-batch once all its prompts are read. With no batch running, it reads until one job is ready.
+long. So between two blocks the engine reads prompts slice by slice until SLICE characters
+are read (whole slices: up to 2·SLICE − 1), and a job joins the batch once all its prompts
+are read. With no batch running, it reads until one job is ready. The job with the fewest
+characters left goes first: in arrival order, the next request of every client streaming
+beside a long prompt waited for all of it (0.3-0.45 s without an event, with 8 clients).
 A prompt's slices start at the same places (0, SLICE, 2·SLICE, ...) whatever else is
 running, so its numbers, and a seeded request's text, do not depend on its company.
 """
@@ -25,6 +27,11 @@ class Reading:
         self.states = [init_state(config, 1) for _ in prompt_ids]
         self.prompt, self.done = 0, 0
 
+    @property
+    def left(self):
+        """Ids still to read, over all its prompts."""
+        return sum(len(ids) - 1 for ids in self.prompt_ids[self.prompt:]) - self.done
+
     def read_slice(self, backend):
         """Read the next slice of the current prompt (up to SLICE ids); returns (whether every
         prompt is now read, how many ids this read)."""
@@ -39,7 +46,7 @@ class Reading:
 
 
 class Prompts:
-    """The jobs whose prompts are being read, first come first read."""
+    """The jobs whose prompts are being read, the shortest left first."""
 
     def __init__(self, backend):
         self.backend, self.readings = backend, deque()
@@ -69,11 +76,11 @@ class Prompts:
         all read goes to join(job, last ids, states): each prompt's last id and its state (one
         stream), in prompt order; it leaves the queue only once join has taken it."""
         while self.readings and (chars is None or chars > 0):
-            reading = self.readings[0]
+            reading = min(self.readings, key=lambda r: r.left)  # the first of the shortest
             finished, count = reading.read_slice(self.backend)
             if finished:
                 join(reading.job, [ids[-1] for ids in reading.prompt_ids], reading.states)
-                self.readings.popleft()
+                self.readings.remove(reading)
                 self.streams -= len(reading.job.choices)
                 if chars is None:
                     return
