@@ -111,6 +111,17 @@ def page_generates(browser, bundle, prime, n):
     return browser.execute_script("return document.getElementById('output').textContent")
 
 
+def test_node_refuses_a_gate_order_it_does_not_read(node, trained, tmp_path):
+    bundle = export_web(trained, tmp_path / "web")
+    model = json.loads((bundle / "model.json").read_text())
+    assert model["gate_order"] == list("ifog")
+    (bundle / "model.json").write_text(json.dumps(dict(model, gate_order=list("ifgo"))))
+    result = subprocess.run([node, bundle / "sampler.mjs", "--prime", "a", "--n", "5"], capture_output=True)
+    assert result.returncode == 1 and not result.stdout
+    assert result.stderr.decode().strip() == ('Error: model.json\'s gate order ["i","f","g","o"] is not the lstm order '
+                                              'this sampler reads (i, f, o, g): export it with this charrnn')
+
+
 def test_node_seed_repeats_and_varies(node, trained, tmp_path):
     bundle = export_web(trained, tmp_path / "web")
     first, again, other = (node_sample(node, bundle, "--n", 100, "--seed", s) for s in (1, 1, 2))

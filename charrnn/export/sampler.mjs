@@ -28,8 +28,16 @@
 
   // ---- the model: tensors, cells, one step ----
 
+  // the column blocks of Wx, Wh and b that the cells below read, in model.json's "gate_order"
+  const GATE_ORDER = { rnn: "h", gru: "zrn", lstm: "ifog", coupled: "fog" };
+
   function loadModel(model, bytes) {
     // model.json's object and weights.bin's bytes (a DataView) → {config, vocab, tensors}
+    const variant = model.config.cell === "lstm" && model.config.coupled_gates ? "coupled" : model.config.cell;
+    if ((model.gate_order || []).join("") !== GATE_ORDER[variant]) {
+      throw new Error(`model.json's gate order ${JSON.stringify(model.gate_order)} is not the ${variant} ` +
+        `order this sampler reads (${[...GATE_ORDER[variant]].join(", ")}): export it with this charrnn`);
+    }
     const tensors = {};
     for (const { name, shape, offset } of model.tensors) {
       const size = shape.reduce((a, b) => a * b, 1);
