@@ -74,7 +74,7 @@ def make_stepper(params, config, hook=None):
 
     @cache
     def by_columns():  # built at the first step of COLUMNS_FROM streams: its weights are transposed copies
-        return column_stepper(params, config, lstm_columns)
+        return column_stepper(params, layers, first_table, lstm_columns)
 
     def stepper(ids, state):
         if lstm_columns is not None:
@@ -97,18 +97,18 @@ def make_stepper(params, config, hook=None):
     return stepper
 
 
-def column_stepper(params, config, lstm_columns):
+def column_stepper(params, layers, first_table, lstm_columns):
     """make_stepper's step for the fused LSTM with the batch held by columns: each product is
     Wᵀ (G·H, ·) · xᵀ (·, N), which OpenBLAS ran 4-33% faster than x·W from 4 to 64 streams
     (docs/serving.md, "Threads per block, the column step and prompt slices"), and the gates
     work on the (G·H, N) result (the first layer's gathered columns are copied once). The
-    state goes in and out as make_stepper's (N, H) arrays, here transposed views."""
-    layers = [layer_params(params, layer) for layer in range(config.num_layers)]
+    state goes in and out as make_stepper's (N, H) arrays, here transposed views; `layers` and
+    `first_table` are make_stepper's."""
     embed = params.get("embed")
     inputs_T = [np.ascontiguousarray(lp["Wx"].T) for lp in layers]  # (G·H, D)
     biases = [lp["b"][:, None] for lp in layers]  # (G·H, 1)
     recurrent_T = [np.ascontiguousarray(lp["Wh"].T) for lp in layers]  # (G·H, H)
-    first_table_T = None if embed is not None else np.ascontiguousarray(inputs_T[0] + biases[0])  # (G·H, V)
+    first_table_T = None if first_table is None else np.ascontiguousarray(first_table.T)  # (G·H, V)
     head_T, head_b = np.ascontiguousarray(params["head.W"].T), params["head.b"][:, None]  # (V, H), (V, 1)
 
     def step(ids, state):

@@ -95,8 +95,7 @@ class Engine(threading.Thread):
         with self.cond:
             if self.stopping:
                 raise ApiError(503, "the server is shutting down", "unavailable", retry_after=5)
-            wanted = (len(self.batch.choices) + self.prompts.streams + sum(len(j.choices) for j in self.waiting)
-                      + len(job.choices))
+            wanted = self._taken() + sum(len(j.choices) for j in self.waiting) + len(job.choices)
             if wanted > self.max_streams and len(self.waiting) >= self.max_waiting:
                 raise ApiError(429, f"the server is busy: {self.max_streams} streams running and {self.max_waiting} "
                                "requests waiting; try again shortly", "server_busy", retry_after=1)
