@@ -14,7 +14,7 @@ import argparse
 import os
 
 import numpy as np
-from bench import timed
+from workload import timed
 
 from charrnn.beam import BeamOptions, beam_search
 from charrnn.config import make_config

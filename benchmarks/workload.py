@@ -1,7 +1,8 @@
 """What the speed benchmarks share: the corpus, the fixed training workload and the timer.
 
-bench.py, parallel.py, torch_reference.py and the serve benchmarks import this module, and none of them imports
-another, so each can run on its own (python benchmarks/parallel.py probe ... under mpiexec).
+bench.py, beam_speed.py, parallel.py, torch_reference.py and the serve benchmarks import this module; bench.py
+runs the others' main, and none of them imports bench.py, so each can run on its own (python benchmarks/parallel.py
+probe ... under mpiexec).
 """
 
 import statistics

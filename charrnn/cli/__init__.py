@@ -8,10 +8,7 @@ from ..launcher import default_blas_threads
 
 default_blas_threads()  # before NumPy loads below: BLAS reads its thread count once
 
-from . import export, reports, sample, serve, train  # noqa: E402, F401  each adds its commands to `cli`
-from ..inspect.cli import inspect  # noqa: E402  the inspect group lives with its analyses
+from . import export, inspect, reports, sample, serve, train  # noqa: E402, F401  each adds its commands to `cli`
 from .group import cli  # noqa: E402
-
-cli.add_command(inspect)
 
 __all__ = ["cli"]

@@ -5,7 +5,7 @@
     tables.py    the column-wise JSONL/TSV writers, and the score writer that keeps text order in bounded memory
     terminal.py  the ANSI (or plain) view
     page.py      the self-contained HTML page (static/: page.html, page.css, colour.js, page.js)
-    cli.py       the `charrnn inspect` command group
+    reports.py   one function per subcommand: analysis, then the view; the click group is charrnn/cli/inspect.py
 
 Analyses return arrays and records; the views render them and nothing else.
 """

@@ -1,4 +1,4 @@
-"""`charrnn inspect …`: resolve the options, call one function of reports.py, write its output.
+"""`charrnn inspect …`: resolve the options, call one function of inspect/reports.py, write its output.
 
 Every subcommand takes a text FILE ('-' for stdin), --checkpoint, --format ansi|html|jsonl|tsv
 (ansi by default, coloured on a terminal and plain on a pipe; html when -o is given),
@@ -14,13 +14,13 @@ import sys
 import click
 
 from ..atomic import replacing
-from ..cli.group import checkpoint_option, kernels_ready, say_source
-from ..cli.reports import result_line
+from .group import checkpoint_option, cli, kernels_ready, say_source
+from .reports import result_line
 
 FORMATS = ("ansi", "html", "jsonl", "tsv")
 
 
-@click.group()
+@cli.group()
 def inspect():
     """Look inside a model: what it predicts and what its units track (see docs/inspect.md)."""
 
@@ -36,9 +36,9 @@ def inspect_command(command=None, whole_text=True):
     def run(file, checkpoint, fmt, color, output, unknown, **options):
         from ..api import load
         from ..export.files import check_target
+        from ..inspect.analyses import read_text
+        from ..inspect.terminal import use_colour
         from ..scoring import read_input
-        from .analyses import read_text
-        from .terminal import use_colour
 
         if output is not None:
             check_target(output, overwrite=True)  # before any work: a missing directory, a directory
@@ -129,7 +129,7 @@ def score(model, data, text, errors, unknown, view, buckets, colour_by, top_k, c
     """Each character of FILE coloured by how well the model predicted it, and a summary
     (nats/char as eval, rank buckets, worst spans); hover for the top guesses in HTML."""
     from ..hooks import parse_clamps
-    from . import reports
+    from ..inspect import reports
 
     edges, clamp = parse_edges(buckets), parse_clamps(clamps)
     chunks = model.score_chunks(data, top_k, clamp, unknown, errors)  # bad input raises here, before any output
@@ -150,8 +150,8 @@ def score(model, data, text, errors, unknown, view, buckets, colour_by, top_k, c
 def units(model, data, text, errors, unknown, view, units, top, by, kinds):
     """FILE coloured by units' values: --unit, or the --top N (a table in the terminal; the
     HTML is a gallery with a unit picker, every unit of --kinds by default)."""
-    from . import reports
-    from .analyses import parse_unit
+    from ..inspect import reports
+    from ..inspect.analyses import parse_unit
 
     chosen = [parse_unit(model.config, unit) for unit in units]
     with view.open() as out:
@@ -169,8 +169,8 @@ def units(model, data, text, errors, unknown, view, units, top, by, kinds):
 def find(model, data, text, errors, unknown, view, hypothesis, regex, labels_file, top, kinds):
     """Rank units by their correlation with a concept (r, or AUC for 0/1 labels), a probe over
     all units, and the same for a control with random weights."""
-    from . import find as concepts
-    from . import reports
+    from ..inspect import find as concepts
+    from ..inspect import reports
 
     given = [g for g in (hypothesis, regex, labels_file) if g is not None]
     if len(given) != 1:
@@ -194,8 +194,8 @@ def find(model, data, text, errors, unknown, view, hypothesis, regex, labels_fil
 def gates(model, data, text, errors, unknown, view):
     """How often each gate unit is saturated: below 0.1 and above 0.9 (a table; a scatter plot in HTML)."""
     from ..errors import CharrnnError
-    from . import reports
-    from .analyses import gate_kinds
+    from ..inspect import reports
+    from ..inspect.analyses import gate_kinds
 
     if not gate_kinds(model.config):
         raise CharrnnError(f"the {model.config.cell} has no gates")
@@ -211,8 +211,8 @@ def gates(model, data, text, errors, unknown, view):
 def match(model, data, text, errors, unknown, view, span, threshold, top, kinds):
     """The units on throughout a span (and off just before it), then the other spans where the
     same units are on, ranked by overlap (LSTMVis's select and match)."""
-    from . import reports
-    from .analyses import check_span
+    from ..inspect import reports
+    from ..inspect.analyses import check_span
 
     found = re.fullmatch(r"(\d+):(\d+)", span)
     if not found:
