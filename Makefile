@@ -31,7 +31,7 @@ demo: install
 	    corpus="$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')/*.py"; extra="--encoding-errors replace"; \
 	  fi; \
 	fi; \
-	$(BIN)/charrnn train "$$corpus" $$extra --config configs/demo.yaml --run-dir checkpoints/demo --overwrite && \
+	$(BIN)/charrnn train "$$corpus" $$extra --config demo --run-dir checkpoints/demo --overwrite && \
 	$(BIN)/charrnn eval --checkpoint checkpoints/demo && \
 	$(BIN)/charrnn sample --checkpoint checkpoints/demo --seed T --n 400 --temperature 0.8 --random-seed 1 && echo
 

@@ -25,17 +25,17 @@ from charrnn.training import new_run, train
 
 def train_with_snapshots(corpus_path, budget, flags, workdir):
     """(config, snapshots): each validation's step, loss and copies of both sets of weights."""
-    config, reason, corpus = plan_run([corpus_path], None, flags, budget, Path(workdir) / "cache", quiet=True)
+    config, reason, corpus = plan_run([corpus_path], None, flags, budget, Path(workdir) / "cache")
     print(f"# {reason or 'the defaults'}; state_reset {config.state_reset}", flush=True)
     splits, snapshots = split(corpus.ids, config), []
 
-    def on_step(run, record, bar):
+    def on_step(run, record):
         if record and "val_loss" in record:  # copies only: scoring here would eat the budget
             snapshots.append((run.step, record["val_loss"], {k: v.copy() for k, v in run.params.items()},
                               {k: v.copy() for k, v in run.optimizer.weights(run.params).items()}))
 
     run = new_run(config, corpus.vocab.size, np.random.default_rng(config.random_seed))
-    train(splits, config, corpus.vocab, run, Path(workdir), quiet=True, on_step=on_step)
+    train(splits, config, corpus.vocab, run, Path(workdir), on_step=on_step)
     return config, splits["val"], snapshots
 
 

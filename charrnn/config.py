@@ -9,6 +9,7 @@ trivial for the CLI, which generates a flag for every field.
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from importlib import resources
 
 import yaml
 
@@ -183,13 +184,33 @@ def make_config(values=None, base=None):
     return config
 
 
-def load_yaml(path):
-    """The mapping in a YAML file; syntax errors name the line."""
+PRESETS = resources.files(__package__) / "configs"  # shipped in the package: a wheel has them too
+
+
+def preset_names():
+    return sorted(p.name.removesuffix(".yaml") for p in PRESETS.iterdir() if p.name.endswith(".yaml"))
+
+
+def _config_text(path):
+    """The text of the YAML file at `path`, else of the preset that `path` names (`lstm-2x512`
+    or `lstm-2x512.yaml`): a file that exists wins."""
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+            return f.read()
+    except FileNotFoundError as e:
+        name = str(path).removesuffix(".yaml")
+        if name not in preset_names():
+            raise CharrnnError(f"cannot read config {path}: {e.strerror}, and no preset has that name (the presets: "
+                               f"{', '.join(preset_names())})") from None
+        return (PRESETS / f"{name}.yaml").read_text(encoding="utf-8")
     except OSError as e:
         raise CharrnnError(f"cannot read config {path}: {e.strerror}") from None
+
+
+def load_yaml(path):
+    """The mapping in a YAML file or preset (see _config_text); syntax errors name the line."""
+    try:
+        data = yaml.safe_load(_config_text(path))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

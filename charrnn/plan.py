@@ -22,7 +22,9 @@ from .cells import plain_lstm
 from .config import load_config, load_yaml, make_config, parse_duration
 from .corpus import Tokens, split
 from .errors import CharrnnError
-from .runs import MAX_SUGGESTED_DROPOUT, load_everywhere, load_text
+from .monitor import MAX_SUGGESTED_DROPOUT
+from .reporting import SILENT
+from .runs import load_everywhere, load_text
 from .sizes import weight_count
 from .training import SINGLE, new_run, train_step
 
@@ -105,14 +107,15 @@ def _steps(budget, step_seconds):
     return int(budget * (1 - EVAL_SHARE) / (step_seconds * STEP_MARGIN))
 
 
-def plan_run(paths, config_path, flags, budget, cache_dir, reducer=SINGLE, quiet=False, parent_vocab=None):
+def plan_run(paths, config_path, flags, budget, cache_dir, reducer=SINGLE, reporter=SILENT, parent_vocab=None):
     """(config, reason, corpus) for a new run: with a `budget`, the measured plan; without, the
     defaults with dropout scaled to the corpus; layer norm for either where `layer_norm_for`
     says it pays. Either sits under the user's YAML and flags,
     which win; the reason is None when nothing was chosen for the user. The corpus, loaded to
     size the plan, is handed on so that training does not load it again. Under MPI every rank
     calls this, and the root's measurements decide, so that every rank trains the same config.
-    A fine-tuned run's corpus is in `parent_vocab`, grown (runs.load_text)."""
+    A fine-tuned run's corpus is in `parent_vocab`, grown (runs.load_text); `reporter` shows
+    its encoding (reporting.py)."""
     started = time.perf_counter()
     seconds = _seconds(budget) if budget is not None else None
     if not paths:
@@ -120,8 +123,9 @@ def plan_run(paths, config_path, flags, budget, cache_dir, reducer=SINGLE, quiet
     chosen = set(flags) | (set(load_yaml(config_path)) if config_path else set())
     base = make_config(RECIPE) if seconds else make_config()
     explicit = load_config(config_path, flags, base=base)  # the recipe under the user's settings
-    corpus = load_everywhere(lambda: load_text(paths, explicit, cache_dir, None, False, quiet or not reducer.is_root,
-                                               parent_vocab), reducer)
+    reporter = reporter if reducer.is_root else SILENT
+    corpus = load_everywhere(lambda: load_text(paths, explicit, cache_dir, None, False, reporter, parent_vocab),
+                             reducer)
     norm = None if "layer_norm" in chosen else partial(layer_norm_for, explicit)  # ours to choose, or not
     sizes = _sizes(corpus, explicit)
     if seconds:

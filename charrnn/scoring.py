@@ -4,12 +4,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from .corpus import default_cache_dir, load_corpus, split
 from .errors import CharrnnError
 from .evaluation import EvalResult, evaluate
 from .finetune import describe_lineage
+from .reporting import SILENT
 
 
 def read_input(name):
@@ -22,26 +22,26 @@ def read_input(name):
         raise CharrnnError(f"cannot read {name}: {e.strerror}") from None
 
 
-def _bar(name, total):
-    return tqdm(total=total, desc=name, unit="char", unit_scale=True, file=sys.stderr, leave=False, delay=1.0,
-                disable=None)  # off when stderr is not a terminal
+def _progress(reporter, name, total):
+    return reporter.progress(name, total, "char", delay=1.0)  # a bar only for what takes a while
 
 
-def score_files(model, names, unknown="error", errors="strict", per_stream=False):
+def score_files(model, names, unknown="error", errors="strict", per_stream=False, reporter=SILENT):
     """One result dict per file (each scored by an api.Model), and a total when there are several;
-    `per_stream` adds each file's median and worst streams (see evaluation.Streams)."""
+    `per_stream` adds each file's median and worst streams (see evaluation.Streams); `reporter`
+    shows the scoring's progress (reporting.py)."""
     results = []
     for name in names:
         data = read_input(name)
-        with _bar(name, len(data)) as bar:
-            result = model.evaluate(data, unknown, errors, bar.update)
+        with _progress(reporter, name, len(data)) as progress:
+            result = model.evaluate(data, unknown, errors, progress)
         results.append((name, result))
     if len(results) > 1:
         results.append(("total", sum((r for _, r in results), EvalResult(0, 0.0))))
     return [result.to_dict(name, per_stream) for name, result in results]
 
 
-def score_splits(model, cache_dir=None, full=False, per_stream=False):
+def score_splits(model, cache_dir=None, full=False, per_stream=False, reporter=SILENT):
     """The validation (and test) split of the corpus an api.Model was trained on: the same
     fixed sample of val_max_chars characters that training scored, or with `full` all of it."""
     ck = model.checkpoint
@@ -57,8 +57,8 @@ def score_splits(model, cache_dir=None, full=False, per_stream=False):
     for name in ("val", "test"):
         if name in splits:
             max_chars = 0 if full else ck.config.val_max_chars
-            with _bar(name, min(len(splits[name]), max_chars or len(splits[name]))) as bar:
-                result = evaluate(model.params, model.config, splits[name], bar.update, max_chars)
+            with _progress(reporter, name, min(len(splits[name]), max_chars or len(splits[name]))) as progress:
+                result = evaluate(model.params, model.config, splits[name], progress, max_chars)
             result.streams = result.streams.with_heads(splits[name], model.vocab)
             result = result.to_dict(name, per_stream)
             results.append({**result, "split_chars": len(splits[name]) - 1})

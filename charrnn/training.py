@@ -6,12 +6,10 @@ continues exactly as an uninterrupted run would.
 """
 
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm import tqdm
 
 from .batches import Windows
 from .checkpoint import Checkpoint, save_checkpoint
@@ -20,6 +18,7 @@ from .evaluation import Streams, evaluate
 from .model import dropout_masks, init_params, init_state, loss_and_grads
 from .optim import OPTIMIZERS, clip_grads, learning_rate
 from .parallel import SingleProcess
+from .reporting import SILENT
 from .sizes import check_memory
 
 SINGLE = SingleProcess()
@@ -180,8 +179,9 @@ def _evaluate_and_save(run, config, vocab, splits, run_dir, reducer=SINGLE, last
     return None, False
 
 
-def train(splits, config, vocab, run, run_dir, quiet=False, on_step=None, stop=(), reducer=SINGLE):
-    """Train until max_steps, max_time or `stop` is non-empty; `on_step(run, record, bar)` sees each step.
+def train(splits, config, vocab, run, run_dir, reporter=SILENT, on_step=None, stop=(), reducer=SINGLE):
+    """Train until max_steps, max_time or `stop` is non-empty, telling `reporter` (reporting.py)
+    of each step; `on_step(run, record)` sees each step, with its metrics record or None.
 
     `stop` is any container the caller may append to from elsewhere (the CLI's signal
     handler does): training then ends after the current step and saves `latest`. The
@@ -193,10 +193,8 @@ def train(splits, config, vocab, run, run_dir, quiet=False, on_step=None, stop=(
     run.state = [tuple(s[rows] for s in layer) for layer in run.state]  # this rank's streams
     chars_per_step = config.batch_size * config.seq_length
     latest, started, base_elapsed = run_dir / "latest.npz", time.perf_counter(), run.elapsed
-    bar = tqdm(total=config.max_steps, initial=run.step, file=sys.stderr, disable=True if quiet else None,
-               unit="step", dynamic_ncols=True)
     losses, interval_start, saved = [], started, True
-    with np.errstate(all="ignore"):  # the guard reports overflow, in one line
+    with reporter.training(config.max_steps, run.step), np.errstate(all="ignore"):  # the guard reports overflow
         halt = False
         while run.step < config.max_steps and not halt:
             want_stop = bool(stop) or (config.max_time and time.perf_counter() - started >= config.max_time)
@@ -205,8 +203,7 @@ def train(splits, config, vocab, run, run_dir, quiet=False, on_step=None, stop=(
             now = time.perf_counter()
             run.elapsed = base_elapsed + now - started
             speed = chars_per_step * len(losses) / max(now - interval_start, 1e-9)
-            bar.update(1)
-            bar.set_postfix(loss=f"{losses[-1]:.3f}", chars_s=f"{speed:,.0f}", refresh=False)
+            reporter.step(losses[-1], speed)
             validation, saved = _evaluate_and_save(run, config, vocab, splits, run_dir, reducer, last=halt)
             halt = halt or out_of_patience(run, config)  # the same on every rank
             record = None
@@ -216,8 +213,7 @@ def train(splits, config, vocab, run, run_dir, quiet=False, on_step=None, stop=(
                           "elapsed": run.elapsed, **(_val_fields(*validation) if validation else {})}
                 losses, interval_start = [], time.perf_counter()
             if on_step:
-                on_step(run, record, bar)
-    bar.close()
+                on_step(run, record)
     if not saved:
         save(run, config, vocab, latest, reducer)  # stopped between saves: keep every finished step
     return run

@@ -78,7 +78,7 @@ def test_greedy_text_is_the_same_in_charrnn_onnxruntime_node_and_chromium(shakes
 
 
 def onnx_greedy(path, prime, n):
-    """Greedy decoding with nothing but the .onnx file, as the README shows."""
+    """Greedy decoding with nothing but the .onnx file, as docs/export.md shows."""
     ort = pytest.importorskip("onnxruntime")
     session = ort.InferenceSession(str(path))
     meta = session.get_modelmeta().custom_metadata_map

@@ -17,7 +17,6 @@ from conftest import tiny_config
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from min_char_rnn import adagrad_step, lossFun  # noqa: E402  (Karpathy's reference, shared with make bench)
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def as_min_char_rnn(params):
@@ -28,7 +27,7 @@ def as_min_char_rnn(params):
 
 @pytest.fixture
 def mcr():
-    config = load_config(CONFIGS / "min-char-rnn.yaml")
+    config = load_config("min-char-rnn")  # the preset, by name
     params = init_params(config, 20, np.random.default_rng(0))
     params["rnn.0.b"] += 0.1  # non-zero biases, so their gradients are tested too
     return config, params

@@ -82,6 +82,25 @@ def test_resume_on_two_ranks_is_exact_and_on_one_continues(tmp_path, corpus_file
     assert relative_difference(straight, load_checkpoint(tmp_path / "other" / "latest.npz")) < 1e-12
 
 
+def test_rank_0_alone_reports(tmp_path, corpus_file):
+    """Progress lines, samples and notes come once, from rank 0, as they come from one process."""
+    args = [corpus_file, *MODEL[:-1], "--dtype", "float64", "--max-steps", "20", "--sample-every", "10"]
+    one = charrnn("train", *args, "--run-dir", tmp_path / "one")
+    two = charrnn("train", *args, "--run-dir", tmp_path / "two", ranks=2)
+    assert one.returncode == 0 and two.returncode == 0, two.stderr
+
+    def shown(stderr):
+        return [line.split(" | ")[0] for line in stderr.splitlines() if " | " in line or line.startswith("-----")]
+
+    assert shown(two.stderr) == shown(one.stderr) and "step 20/20" in shown(one.stderr)
+    assert two.stderr.count("----- sample at step 20\n") == 1
+    changed = tmp_path / "changed.txt"
+    changed.write_text(corpus_file.read_text()[::-1])  # the same characters, other text
+    resumed = charrnn("train", changed, "--resume", tmp_path / "two", "--max-steps", "25", "--allow-corpus-change",
+                      "--quiet", ranks=2)
+    assert resumed.returncode == 0 and resumed.stderr.count("note: fine-tuning on a changed corpus") == 1
+
+
 def test_a_killed_rank_stops_the_job_and_keeps_the_checkpoint(tmp_path, corpus_file):
     run_dir = tmp_path / "run"
     job = subprocess.Popen([MPIEXEC, "-n", "2", sys.executable, "-m", "charrnn", "train", str(corpus_file), *MODEL,

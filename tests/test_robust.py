@@ -12,7 +12,7 @@ import pytest
 
 from charrnn.checkpoint import load_checkpoint, save_checkpoint
 from charrnn.config import make_config
-from charrnn.runs import overfitting
+from charrnn.monitor import overfitting
 from conftest import TINY, invoke, make_text
 
 
@@ -75,7 +75,7 @@ def test_nan_validation_loss_is_divergence(trained, monkeypatch):
 def test_library_trains_outside_the_main_thread(tmp_path, corpus_file):
     """A notebook runs train() in a worker thread: the library must not touch signals."""
     from charrnn.config import load_config
-    from charrnn.runs import run_training
+    from charrnn.runs import TrainRequest, run_training
 
     config = load_config(flags={"hidden_size": 8, "num_layers": 1, "batch_size": 4, "seq_length": 16,
                                 "max_steps": 5, "eval_every": 5})
@@ -83,7 +83,7 @@ def test_library_trains_outside_the_main_thread(tmp_path, corpus_file):
 
     def work():
         try:
-            outcome["summary"] = run_training([str(corpus_file)], config, tmp_path / "run", quiet=True)
+            outcome["summary"] = run_training(TrainRequest([str(corpus_file)], config, tmp_path / "run"))
         except BaseException as e:  # reported below, where pytest sees it
             outcome["error"] = e
 
@@ -107,10 +107,10 @@ class StopDuring:
 
 def test_stop_request_ends_training_and_saves(tmp_path, corpus_file):
     from charrnn.config import load_config
-    from charrnn.runs import run_training
+    from charrnn.runs import TrainRequest, run_training
 
     config = load_config(flags={"hidden_size": 8, "num_layers": 1, "batch_size": 4, "seq_length": 16})
-    summary = run_training([str(corpus_file)], config, tmp_path / "run", quiet=True, stop=StopDuring(3))
+    summary = run_training(TrainRequest([str(corpus_file)], config, tmp_path / "run", stop=StopDuring(3)))
     assert summary["step"] == 3 and load_checkpoint(tmp_path / "run" / "latest.npz").meta["step"] == 3
 
 

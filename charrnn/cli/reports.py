@@ -24,12 +24,14 @@ def eval_command(files, checkpoint, as_json, unknown, cache_dir, full, encoding_
     """Score FILES ('-' for stdin; none = the run's validation split) in nats/char, bits/char, perplexity."""
     from ..api import load
     from ..scoring import score_files, score_splits
+    from .progress import reporter_for
 
     model = load(checkpoint)
     kernels_ready(model.config)
     errors = encoding_errors or model.config.encoding_errors
-    results = (score_files(model, files, unknown, errors, per_stream) if files
-               else score_splits(model, cache_dir, full, per_stream))
+    reporter = reporter_for(quiet=False)
+    results = (score_files(model, files, unknown, errors, per_stream, reporter) if files
+               else score_splits(model, cache_dir, full, per_stream, reporter))
     say_source(model.checkpoint, checkpoint)
     for result in results:
         if as_json:

@@ -6,14 +6,15 @@ import os
 import click
 
 from ..checkpoint import find_checkpoint, load_checkpoint
-from ..config import load_config
+from ..config import load_config, preset_names
 from ..interrupts import Interrupted, stop_requests
 from .group import cli, config_options, kernels_ready
 
 
 @cli.command()
 @click.argument("paths", nargs=-1)
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML file of config keys.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), metavar="FILE|PRESET",
+              help=f"YAML file of config keys, or a preset's name: {', '.join(preset_names())}.")
 @click.option("--run-dir", type=click.Path(file_okay=False),
               help="Where checkpoints go [default: checkpoints/NAME-TIME].")
 @click.option("--resume", type=click.Path(), help="Continue the run in this directory (or checkpoint file).")
@@ -39,7 +40,8 @@ def train(paths, config_path, run_dir, resume, overwrite, allow_corpus_change, i
     Under `mpiexec -n K` the K ranks train one model together (see docs/parallel.md).
     """
     from ..parallel import make_reducer
-    from ..runs import cache_for, default_run_dir, run_training
+    from ..runs import TrainRequest, cache_for, default_run_dir, run_training
+    from .progress import reporter_for
 
     flags = {k: v for k, v in flags.items() if v is not None}
     parent = fine_tuning(init_from, resume, keep_files)
@@ -52,28 +54,35 @@ def train(paths, config_path, run_dir, resume, overwrite, allow_corpus_change, i
     if budget is not None and checkpoint:
         raise click.UsageError("--time plans a new run; give a resumed run more time with --max-time")
     kernels_ready(config)  # before --time's probe, which must time steps, not a first compile
-    reducer, reason, corpus = make_reducer(), None, None
+    reducer, reason, corpus, reporter = make_reducer(), None, None, reporter_for(quiet)
     if not checkpoint:
         from ..plan import plan_run
 
         cache = cache_for(run_dir or default_run_dir(list(paths)), cache_dir)
-        config, reason, corpus = plan_run(list(paths), config_path, flags, budget, cache, reducer, quiet,
+        config, reason, corpus = plan_run(list(paths), config_path, flags, budget, cache, reducer, reporter,
                                           parent.vocab if parent else None)
         if reason and reducer.is_root and not (quiet and budget is None):  # a plan asked for is always shown
             click.echo(reason, err=True)
     with stop_requests() as stop:
-        summary = run_training(list(paths), config, run_dir, checkpoint, overwrite, allow_corpus_change, cache_dir,
-                               quiet, stop, reducer, reason, corpus, parent, keep_files)
+        summary = run_training(TrainRequest(
+            list(paths), config, run_dir, checkpoint, overwrite=overwrite, allow_corpus_change=allow_corpus_change,
+            cache_dir=cache_dir, stop=stop, reducer=reducer, plan=reason, corpus=corpus, parent=parent,
+            keep_files=keep_files), reporter)
     if stop:
         raise Interrupted(stop[0], summary["step"], os.path.join(summary["run_dir"], "latest.npz"))
     if reducer.is_root:
-        best = f"best validation {summary['best_val']:.4f} nats/char, " if math.isfinite(summary["best_val"]) else ""
-        ranks = f" on {reducer.size} ranks" if reducer.size > 1 else ""
-        early = (f" (stopped early: no better validation in {config.patience} evaluations)"
-                 if summary["stopped_early"] else "")
-        click.echo(f"step {summary['step']}{early}: {best}{summary['chars_per_second']:,.0f} chars/s{ranks}"
-                   f"{_last_far_above_best(summary)}", err=True)
+        click.echo(_closing_line(summary, config, reducer.size), err=True)
         click.echo(summary["run_dir"])
+
+
+def _closing_line(summary, config, ranks):
+    """The last line on stderr: steps, best validation and speed, and what is worth a word."""
+    best = f"best validation {summary['best_val']:.4f} nats/char, " if math.isfinite(summary["best_val"]) else ""
+    on = f" on {ranks} ranks" if ranks > 1 else ""
+    early = (f" (stopped early: no better validation in {config.patience} evaluations)"
+             if summary["stopped_early"] else "")
+    return (f"step {summary['step']}{early}: {best}{summary['chars_per_second']:,.0f} chars/s{on}"
+            f"{_last_far_above_best(summary)}")
 
 
 def fine_tuning(init_from, resume, keep_files):
