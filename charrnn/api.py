@@ -15,6 +15,7 @@ from zero state, so a unit's value at any character depends on everything before
 """
 
 import codecs
+import functools
 from dataclasses import replace
 
 import numpy as np
@@ -22,13 +23,20 @@ import numpy as np
 from .batches import EVAL_WINDOW
 from .beam import BeamOptions, beam_search
 from .checkpoint import find_checkpoint, load_checkpoint
+from .choose import SampleOptions, generator
 from .errors import CharrnnError
 from .evaluation import encode_for_scoring, eval_log_probs, score_text
-from .hooks import Recorder, make_clamp
-from .inference import run_layers
+from .hooks import Recorder, make_clamp, state_kinds, value_kinds
+from .inference import make_stepper, prompt, run_layers
 from .model import init_params, init_state
 from .records import ActivationChunk, CharScores
-from .sample import SampleOptions, Sampler
+from .sample import Sampler
+from .streams import SLICE, StopStrings, Stream, Streams
+
+# What the model's users (the server among them) take from here, beside Model: a stream's
+# options and generator, the stream and batch classes, and the one error type.
+__all__ = ["BeamOptions", "CharrnnError", "Model", "SLICE", "SampleOptions", "StopStrings", "Stream", "Streams",
+           "generator", "load"]
 
 
 def load(path=None):
@@ -73,30 +81,56 @@ class Model:
 
         return describe(self.checkpoint)
 
+    @property
+    def kinds(self):
+        """Each layer's kinds of value: the state's ("h", and "c" for the LSTM), then the gates'."""
+        return value_kinds(self.config)
+
+    @property
+    def state_kinds(self):
+        return state_kinds(self.config)
+
     def sampler(self, prime=None, options=SampleOptions(), seed=None, clamp=None):
         """The Sampler behind generate and `charrnn sample`: iterate it for output bytes.
-        prime None is the vocab's default seed (a newline); seed an int or None (fresh)."""
+        prime None is the vocab's default seed (a newline); seed an int or None (fresh):
+        sample k draws from generator(seed, k), as stream k of the server's n does."""
         prime = self.vocab.default_seed() if prime is None else prime
-        return Sampler(self.params, self.config, self.vocab, _as_bytes(prime), options,
-                       np.random.default_rng(seed), make_clamp(self.config, clamp))
+        return Sampler(self.params, self.config, self.vocab, _as_bytes(prime), options, seed,
+                       make_clamp(self.config, clamp))
+
+    def prompt(self, text=None, clamp=None):
+        """A streams.Prompt of `text` (None or "": the default seed) to read, a slice at a time
+        (SLICE ids, `read_slice`) or whole (`read_all`), for streams to continue."""
+        return prompt(self.params, self.config, self.vocab, _as_bytes(text or self.vocab.default_seed()),
+                      make_clamp(self.config, clamp))
+
+    def streams(self):
+        """An empty batch of streams (streams.Streams) stepping this model: streams join it from
+        a read Prompt, `run` steps them a block at a time, `leave` drops them."""
+        return Streams(self._stepper, self.vocab)
+
+    @functools.cached_property
+    def _stepper(self):  # one per model: its column step keeps transposed copies of the weights
+        return make_stepper(self.params, self.config)
 
     def generate(self, prime="", n=200, temperature=1.0, top_k=None, top_p=1.0, stop=None, seed=None,
-                 greedy=False, clamp=None, beam=None, length_penalty=1.0):
+                 greedy=False, clamp=None, beam=None, length_penalty=1.0, **repetition):
         """An iterator of the text that follows `prime` ("" = the default seed), in chunks as
         it is generated: `n` characters (0 = without end), ending early before `stop`.
         Sampling as `charrnn sample` (temperature, then top-k, then top-p; greedy takes the
         likeliest); with `seed`, prime + "".join(...) equals `charrnn sample --seed PRIME
         --random-seed SEED`'s output. The prime is not repeated. Options are checked here.
         With `beam` K, the likeliest text a K-wide beam search finds, as `sample --beam K`,
-        in one chunk at the end (only then is the best known)."""
+        in one chunk at the end (only then is the best known). `repetition`: repetition_penalty,
+        repetition_window and no_repeat_ngram, as sample's --repetition-penalty and the like."""
         stop = _as_bytes(stop or b"")
         if beam is not None:
             if (temperature, top_k, top_p, greedy, seed) != (1.0, None, 1.0, False, None):
                 raise CharrnnError("beam search takes the likeliest text: temperature, top_k, top_p, greedy and "
                                    "seed mean nothing to it")
-            best = self.beams(prime or None, BeamOptions(beam, n, 1, stop, length_penalty), clamp)[0]
+            best = self.beams(prime or None, BeamOptions(beam, n, 1, stop, length_penalty, **repetition), clamp)[0]
             return iter([best.text.decode("utf-8", "replace")])
-        options = SampleOptions(n, temperature, top_k, top_p, greedy, 1, stop, echo_seed=False)
+        options = SampleOptions(n, temperature, top_k, top_p, greedy, 1, stop, echo_seed=False, **repetition)
         return _decoded(self.sampler(prime or None, options, seed, clamp))
 
     def beams(self, prime=None, options=BeamOptions(), clamp=None):
@@ -107,10 +141,11 @@ class Model:
                            make_clamp(self.config, clamp))
 
     def samples(self, prime="", num_samples=2, n=200, temperature=1.0, top_k=None, top_p=1.0, stop=None, seed=None,
-                greedy=False, clamp=None):
-        """`num_samples` texts generated together (one batch, as `sample --num-samples`), as a list."""
+                greedy=False, clamp=None, **repetition):
+        """`num_samples` texts generated together (one batch, as `sample --num-samples`), as a
+        list; with `seed`, the texts of `charrnn sample --num-samples` and of the server's n."""
         options = SampleOptions(n, temperature, top_k, top_p, greedy, num_samples, _as_bytes(stop or b""),
-                                echo_seed=False)
+                                echo_seed=False, **repetition)
         texts = [bytearray() for _ in range(num_samples)]
         for row, piece in self.sampler(prime or None, options, seed, clamp).generate():
             texts[row] += piece or b""
@@ -156,6 +191,14 @@ class Model:
         for start in range(0, len(ids), chunk):
             _, state = run_layers(self.params, self.config, ids[None, start:start + chunk], state, recorder)
             yield ActivationChunk(start, {key: steps[:, 0] for key, steps in recorder.take().items()})
+
+    def look(self, text, top_k=5, layer=None, kind=None, unit=None, top=10):
+        """What the server's "look inside" tab shows of `text`, as JSON-ready data: symbols,
+        each character's scores and, with `layer`, one unit of `kind` (default the most variable)
+        and the `top` most variable (inspect.analyses.look)."""
+        from .inspect.analyses import look
+
+        return look(self, text, top_k, layer, kind, unit, top)
 
     def activations(self, text, layers=None, kinds=("h", "c"), clamp=None, unknown="error", errors="strict"):
         """activation_chunks collected: {(layer, kind): (T, H)} for the whole text."""

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .choose import check_repetition, log_softmax
 from .errors import CharrnnError
-from .inference import make_stepper, primed_state
+from .inference import make_stepper, prompt
 from .repetition import History, controlled_logits, controls_on
-from .sample import check_repetition
 from .sizes import check_memory
 
 
@@ -60,36 +60,25 @@ class Beam:
     rank: float  # score / len(ids)^length_penalty
 
 
-def log_softmax(logits):
-    """(B, V) logits → float64 log-probabilities."""
-    shifted = logits.astype(np.float64)
-    shifted -= shifted.max(axis=1, keepdims=True)
-    shifted -= np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    return shifted
-
-
 def beam_search(params, config, vocab, seed, options, hook=None):
     """The `options.num_beams` best continuations of `seed` (str or bytes), best first: [Beam].
     `hook`, if given, runs after every step of every layer (hooks.py: a clamp)."""
     options.check()
-    seed_ids, _ = vocab.encode(seed)
-    if len(seed_ids) == 0:
-        raise CharrnnError("the seed text is empty")
+    start = prompt(params, config, vocab, seed, hook)
     history_bytes = 2 * options.width * options.n * 8  # the beams' ids, copied as they reorder
     check_memory(config, vocab.size, 4 * options.width, 1, history_bytes)  # (B·V) candidates: a few (B, V) arrays
-    return _Search(params, config, vocab, seed_ids, options, hook).run()
+    return _Search(params, config, vocab, start.read_all(), options, hook).run()
 
 
 class _Search:
     """The live beams: their ids (`history`), state, score and model log-probability; and the finished ones."""
 
-    def __init__(self, params, config, vocab, seed_ids, options, hook):
-        self.config, self.options, self.vocab = config, options, vocab
-        self.stepper = make_stepper(params, config, hook)
-        self.pieces = [vocab.decode_bytes(np.array([i])) for i in range(vocab.size)]
-        self.state, self.ids = primed_state(params, config, seed_ids, 1, hook), seed_ids[-1:]  # one beam to start from
+    def __init__(self, params, config, vocab, start, options, hook):  # start: the seed's Prompt, read
+        self.options, self.vocab, self.hook = options, vocab, hook
+        self.stepper, self.pieces = make_stepper(params, config), vocab.pieces
+        self.state, self.ids = start.state, start.ids[-1:]  # one beam to start from: the prompt, read
         self.scores, self.logprob = np.zeros(1), np.zeros(1)
-        self.history = History(seed_ids, options.width, options.repetition_window, options.n)
+        self.history = History(start.ids, options.width, options.repetition_window, options.n)
         self.controls = controls_on(options)
         self.finished = []
 
@@ -106,7 +95,7 @@ class _Search:
     def step(self):
         """Extend every live beam by one character; False when none is left to extend."""
         B, V = len(self.ids), self.vocab.size
-        logits, state = self.stepper(self.ids, self.state)  # (B, V)
+        logits, state = self.stepper(self.ids, self.state, self.hook)  # (B, V)
         model = log_softmax(logits)
         search = log_softmax(controlled_logits(logits, self.history, self.options, B)) if self.controls else model
         candidates = (self.scores[:, None] + search).ravel()  # (B·V,)

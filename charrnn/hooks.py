@@ -52,10 +52,27 @@ class Clamp:
                 raise CharrnnError(f"{name}: the value must be a finite number, got {value}")
             self.by_layer.setdefault(layer, []).append((kinds.index(kind), index, float(value)))
 
-    def __call__(self, layer, state, cache):
+    def __call__(self, layer, state, cache, rows=slice(None)):
         for k, index, value in self.by_layer.get(layer, ()):
-            state[k][:, index] = value  # the step's fresh arrays: nothing else holds them yet
+            state[k][rows, index] = value  # the step's fresh arrays: nothing else holds them yet
         return state
+
+
+def row_clamps(clamps):
+    """One hook for a batch whose rows hold their own clamps (`clamps`, a Clamp or None per
+    row), or None when no row has one. Rows that share a Clamp are held together."""
+    by_clamp = {}
+    for row, clamp in enumerate(clamps):
+        if clamp is not None:
+            by_clamp.setdefault(clamp, []).append(row)
+    held = [(clamp, slice(None) if len(rows) == len(clamps) else np.array(rows)) for clamp, rows in by_clamp.items()]
+
+    def hook(layer, state, cache):
+        for clamp, rows in held:
+            clamp(layer, state, cache, rows)
+        return state
+
+    return hook if held else None
 
 
 def make_clamp(config, clamps):

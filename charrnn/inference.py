@@ -1,6 +1,7 @@
-"""The model's forward-only uses: log-probabilities of windows, and one generation step.
+"""The model's forward-only uses: log-probabilities of windows, a prompt to read, and one
+generation step.
 
-Both take the optional `hook(layer, state, cache) -> state` that model.forward describes:
+All take the optional `hook(layer, state, cache) -> state` that model.forward describes:
 a clamp holds units at values (hooks.Clamp), a recorder keeps activations (hooks.Recorder).
 Shapes as in model.py: N streams, T steps, V vocab, H hidden.
 """
@@ -10,7 +11,10 @@ from functools import cache
 import numpy as np
 
 from .cells import build_cell, column_step
-from .model import forward, init_state, layer_params, shifted_logits
+from .choose import log_softmax
+from .errors import CharrnnError
+from .model import forward, head_logits, init_state, layer_params
+from .streams import Prompt
 
 
 def run_layers(params, config, inputs, state, hook=None):
@@ -22,8 +26,7 @@ def run_layers(params, config, inputs, state, hook=None):
 def log_probs(params, config, inputs, state, hook=None):
     """Forward only: log-probabilities of every next symbol (N, T, V), and the final state."""
     top, final_state = run_layers(params, config, inputs, state, hook)
-    logp = shifted_logits(top, params)  # (T·N, V)
-    logp -= np.log(np.exp(logp).sum(axis=1))[:, None]
+    logp = log_softmax(head_logits(top, params), top.dtype, copy=False)  # (T·N, V)
     return logp.reshape(top.shape[:2] + (-1,)).swapaxes(0, 1), final_state
 
 
@@ -38,31 +41,32 @@ def log_likelihood(params, config, inputs, targets, state, hook=None):
     return pick(logp, targets), final_state
 
 
-def primed_state(params, config, ids, copies=1, hook=None):
-    """The state after reading a prompt's ids (T,) all but the last, which is the first input
-    to generate from; repeated for `copies` streams, each array (copies, H)."""
-    state = init_state(config, 1)
-    if len(ids) > 1:
-        _, state = run_layers(params, config, np.asarray(ids)[None, :-1], state, hook)
-    return repeat_state(state, copies)
+def reader(params, config, hook=None):
+    """read(ids (T,), state) → the state after reading ids as one stream (`hook` as in model.forward):
+    how every door reads a prompt (streams.Prompt)."""
+    return lambda ids, state: run_layers(params, config, np.asarray(ids)[None], state, hook)[1]
 
 
-def repeat_state(state, copies):
-    """A one-stream state as `copies` streams, each array (copies, H)."""
-    return [tuple(np.repeat(s, copies, axis=0) for s in layer) for layer in state]
+def prompt(params, config, vocab, text, hook=None):
+    """A streams.Prompt of `text` (str or bytes), not yet read; CharrnnError when it is empty
+    or has characters outside the vocab."""
+    ids, _ = vocab.encode(text)
+    if len(ids) == 0:
+        raise CharrnnError("the seed text is empty")
+    return Prompt(ids, reader(params, config, hook), init_state(config, 1))
 
 
 COLUMNS_FROM = 4  # streams from which the fused LSTM steps by columns (column_stepper; measured)
 
 
-def make_stepper(params, config, hook=None):
-    """step(ids (N,), state) → (logits (N, V), next state), for generating one character at a time;
-    `hook` as in model.forward.
+def make_stepper(params, config):
+    """step(ids (N,), state, hook=None) → (logits (N, V), next state), for generating one character
+    at a time; `hook` as in model.forward.
 
     Everything that does not change between steps (per-layer parameter dicts, the first
     layer's input table with its bias folded in) is prepared here, once. Call it under
     np.errstate(over="ignore"), as `step` does, since the cells' σ overflows exp by design.
-    From COLUMNS_FROM streams on, the fused LSTM takes column_stepper's path, whose state
+    From COLUMNS_FROM streams on and without a hook, the fused LSTM takes column_stepper's path, whose state
     arrays are transposed views: give them back to the stepper, or make them contiguous
     (as `step` does) before model.forward, whose fused cells take C-contiguous arrays.
     """
@@ -70,15 +74,15 @@ def make_stepper(params, config, hook=None):
     layers = [layer_params(params, layer) for layer in range(config.num_layers)]
     embed, head_W, head_b = params.get("embed"), params["head.W"], params["head.b"]
     first_table = None if embed is not None else layers[0]["Wx"] + layers[0]["b"]  # (V, G·H)
-    lstm_columns = column_step(config) if hook is None else None
+    lstm_columns = column_step(config)
 
     @cache
     def by_columns():  # built at the first step of COLUMNS_FROM streams: its weights are transposed copies
         return column_stepper(params, layers, first_table, lstm_columns)
 
-    def stepper(ids, state):
+    def stepper(ids, state, hook=None):
         if lstm_columns is not None:
-            if len(ids) >= COLUMNS_FROM:
+            if hook is None and len(ids) >= COLUMNS_FROM:
                 return by_columns()(ids, state)
             state = contiguous(state)  # column_stepper's views
         next_state = []

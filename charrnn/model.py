@@ -141,17 +141,17 @@ def forward(params, config, ids, state, masks, keep_caches, hook=None):
     return x, final_state, (inputs, caches)
 
 
-def shifted_logits(top, params):
-    """The head's logits (T·N, V), each row shifted so its maximum is 0 (exp cannot overflow)."""
+def head_logits(top, params):
+    """The head's logits (T·N, V) of the top layer's outputs (T, N, H)."""
     logits = top.reshape(-1, top.shape[-1]) @ params["head.W"]
     logits += params["head.b"]
-    logits -= logits.max(axis=1, keepdims=True)
     return logits
 
 
 def _softmax_xent(top, params, targets):
     """Head and softmax; returns (total nats, probabilities (T·N, V))."""
-    logits = shifted_logits(top, params)
+    logits = head_logits(top, params)
+    logits -= logits.max(axis=1, keepdims=True)  # exp cannot overflow
     target_logit = logits[np.arange(logits.shape[0]), targets.ravel()]
     probs = np.exp(logits, out=logits)
     total = probs.sum(axis=1)

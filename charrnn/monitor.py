@@ -45,9 +45,9 @@ def _warning(record, run, config):
 def sample_text(run, config, vocab):
     """The sample shown every `sample_every` steps: 200 characters from the default seed, drawn
     with a generator of the run's seed and the step, which leaves the run's own RNG alone."""
-    options, rng = SampleOptions(n=200, echo_seed=False), np.random.default_rng([config.random_seed, run.step])
+    options, seed = SampleOptions(n=200, echo_seed=False), [config.random_seed, run.step]
     weights = run.optimizer.weights(run.params)
-    text = b"".join(Sampler(weights, config, vocab, vocab.default_seed(), options, rng))
+    text = b"".join(Sampler(weights, config, vocab, vocab.default_seed(), options, seed))
     return text.decode("utf-8", "replace")
 
 

@@ -10,6 +10,7 @@ A fresh vocab's ids follow the symbols' sorted order. A vocab grown for fine-tun
 them, so its symbols are no longer sorted and its rare id need not be the last.
 """
 
+import functools
 import unicodedata
 
 import numpy as np
@@ -118,6 +119,13 @@ class Vocab:
             raise CharrnnError(f"invalid UTF-8 at byte offset {e.start}") from None
         return codepoints(normalise(text, self.lowercase, self.nfc))
 
+    def symbols_of(self, text):
+        """A str's symbols as this vocab reads it, a list of ints: normalised codepoints, or UTF-8
+        bytes in byte mode (pure Python: the server's event loop checks prompts with it)."""
+        if self.byte_mode:
+            return list(text.encode("utf-8"))
+        return [ord(c) for c in normalise(text, self.lowercase, self.nfc)]
+
     def encode(self, data, unknown="error", errors="strict"):
         """ids (int32) for `data`; unknown symbols raise, or are dropped with unknown="skip".
 
@@ -150,6 +158,20 @@ class Vocab:
         if self.byte_mode:
             return decoded.astype(np.uint8).tobytes()
         return decoded.astype("<u4").tobytes().decode("utf-32-le").encode("utf-8")
+
+    @functools.cached_property
+    def pieces(self):
+        """Each id's bytes, by id: the text table generation writes from."""
+        return [self.decode_bytes(np.array([i])) for i in range(self.size)]
+
+    @functools.cached_property
+    def piece_lengths(self):
+        return np.array([len(piece) for piece in self.pieces])  # (V,) bytes
+
+    @functools.cached_property
+    def strings(self):
+        """Each id as text, by id (U+FFFD for a byte that is no UTF-8 alone)."""
+        return [piece.decode("utf-8", "replace") for piece in self.pieces]
 
     def decode(self, ids):
         return self.decode_bytes(ids).decode("utf-8", "replace" if self.byte_mode else "strict")

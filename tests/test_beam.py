@@ -165,12 +165,12 @@ def test_beam_steps_as_one_batch(small, monkeypatch):
     calls = []
     real = beam_module.make_stepper
 
-    def counting(params, config, hook=None):
-        step = real(params, config, hook)
+    def counting(params, config):
+        step = real(params, config)
 
-        def counted(ids, state):
+        def counted(ids, state, hook=None):
             calls.append(len(ids))
-            return step(ids, state)
+            return step(ids, state, hook)
         return counted
 
     monkeypatch.setattr(beam_module, "make_stepper", counting)

@@ -15,15 +15,17 @@ pytest.importorskip("starlette")
 
 from serving import make_checkpoint  # noqa: E402
 
+from charrnn.choose import Uniforms, generator  # noqa: E402
+from charrnn.inference import run_layers  # noqa: E402
+from charrnn.model import init_state  # noqa: E402
 from charrnn.serve.backend import load  # noqa: E402
-from charrnn.serve.block import Uniforms  # noqa: E402
-from charrnn.inference import primed_state  # noqa: E402
-from charrnn.serve.engine import FLUSH_STEPS, Engine, Job  # noqa: E402
-from charrnn.serve.jobs import generator, pause, sampling, submit  # noqa: E402
-from charrnn.serve.priming import SLICE, Prompts  # noqa: E402
+from charrnn.serve.choices import Choice  # noqa: E402
+from charrnn.serve.engine import FLUSH_STEPS, Engine  # noqa: E402
+from charrnn.serve.jobs import Job, pause, sampling, submit  # noqa: E402
+from charrnn.serve.priming import Prompts  # noqa: E402
 from charrnn.serve.server import bind  # noqa: E402
-from charrnn.serve.streams import Choice  # noqa: E402
 from charrnn.serve.threads import SPLIT, BlasThreads  # noqa: E402
+from charrnn.streams import SLICE  # noqa: E402
 
 ENDLESS = 10**6  # steps: a block this long would not end within the test
 
@@ -36,7 +38,7 @@ def backend(tmp_path_factory):
 @pytest.fixture
 def engine(backend):
     """An engine whose blocks end only early: never by length or time within a test."""
-    engine = Engine(backend, max_streams=4, max_waiting=4, block=ENDLESS, flush=3600)
+    engine = Engine(backend.model, max_streams=4, max_waiting=4, block=ENDLESS, flush=3600)
     engine.start()
     yield engine
     engine.stop()
@@ -44,10 +46,9 @@ def engine(backend):
 
 
 def job(backend, max_tokens, seed=0, prompt="A", n=1):
-    job = Job([prompt], [], time.monotonic() + 3600)
-    job.choices = [Choice(i, job, sampling(1.0), generator(seed, i), max_tokens) for i in range(n)]
-    for choice in job.choices:
-        choice.pieces = backend.pieces
+    job = Job([prompt], deadline=time.monotonic() + 3600)
+    job.choices = [Choice(i, job, sampling(1.0), generator(seed, i), max_tokens, vocab=backend.vocab)
+                   for i in range(n)]
     return job
 
 
@@ -77,7 +78,7 @@ def test_a_waiting_request_ends_the_block_in_progress(backend, engine):
     engine.submit(short)
     wait_for(lambda: short.done)
     assert len(short.choices[0].text) == 5 and short.choices[0].finish_reason == "length"
-    assert 0 < long.choices[0].tokens < ENDLESS and not long.done  # its block ended when the request came
+    assert 0 < long.choices[0].chars < ENDLESS and not long.done  # its block ended when the request came
 
 
 def test_waiting_jobs_join_only_while_streams_are_free(backend, engine):
@@ -98,7 +99,7 @@ def test_a_client_leaving_ends_the_block_in_progress(backend, engine):
     wait_for(lambda: engine.load == (1, 0))
     leaving.cancel()
     wait_for(lambda: engine.load == (0, 0))  # dropped after the step in progress, not after a whole block
-    assert leaving.choices[0].tokens < ENDLESS
+    assert leaving.choices[0].chars < ENDLESS
 
 
 def test_a_block_is_no_longer_than_the_stream_has_left(backend, engine):
@@ -115,7 +116,7 @@ def test_a_long_prompt_is_read_a_slice_at_a_time_while_others_generate(backend, 
     made_by_then, read = [], engine.prompts.read
 
     def reading(chars, join):  # on the engine's thread, between blocks
-        made_by_then.append(running.choices[0].tokens)
+        made_by_then.append(running.choices[0].chars)
         read(chars, join)
 
     engine.prompts.read = reading
@@ -135,7 +136,7 @@ def test_a_request_that_leaves_while_its_prompt_is_read_is_dropped(backend, engi
     wait_for(lambda: len(engine.prompts) == 1)
     long.cancel()
     wait_for(lambda: engine.load == (1, 0))
-    assert long.choices[0].tokens == 0 and not running.done
+    assert long.choices[0].chars == 0 and not running.done
 
 
 def test_a_short_prompt_is_not_held_behind_a_long_one(backend, engine):
@@ -169,7 +170,7 @@ def test_a_streams_pause_ends_when_its_job_does(backend, engine):
 def test_a_prompt_read_in_slices_reaches_the_state_read_in_one_go(backend):
     prompt = "AB" * SLICE + "BA" * (SLICE // 2) + "C"  # 2.5 slices, then the first input
     first, second = (Job(prompts, [None] * len(prompts), time.monotonic() + 3600) for prompts in ([prompt, "A"], ["A"]))
-    prompts, joined = Prompts(backend), []
+    prompts, joined = Prompts(backend.model), []
     prompts.add(first)
     prompts.add(second)
     prompts.read(2 * SLICE, lambda *ready: joined.append(ready))
@@ -177,12 +178,12 @@ def test_a_prompt_read_in_slices_reaches_the_state_read_in_one_go(backend):
     assert prompts.jobs == [first] and prompts.streams == 2
     prompts.read(None, lambda *ready: joined.append(ready))  # until a job is ready
     assert len(prompts) == 0 and prompts.streams == 0
-    job, last_ids, states = joined[1]
-    ids = backend.encode(prompt)
-    assert job is first and list(last_ids) == [ids[-1], backend.encode("A")[-1]]
+    job, read = joined[1]
+    ids = backend.vocab.encode(prompt)[0]
+    assert job is first and [p.ids[-1] for p in read] == [ids[-1], backend.vocab.encode("A")[0][-1]]
     with np.errstate(over="ignore"):
-        in_one_go = primed_state(backend.params, backend.config, ids)
-    for sliced, whole in zip(states[0], in_one_go):
+        _, in_one_go = run_layers(backend.model.params, backend.config, ids[None, :-1], init_state(backend.config, 1))
+    for sliced, whole in zip(read[0].state, in_one_go):
         np.testing.assert_allclose(sliced, whole, rtol=1e-5, atol=1e-6)
 
 

@@ -213,3 +213,25 @@ def match_spans(X, selected, threshold, limit=10, min_length=2):
                           "union": int((throughout | chosen).sum())})
     spans.sort(key=lambda s: (-s["intersection"], s["union"], -(s["end"] - s["start"]), s["start"]))
     return spans[:limit]
+
+
+def rounded(values, places=4):
+    return np.round(np.asarray(values, np.float64), places).tolist()
+
+
+def look(model, text, top_k=5, layer=None, kind=None, unit=None, top=10):
+    """The server page's "look inside" view of `text` as JSON-ready data (Model.look): its
+    symbols, each character's scores (Model.score, eval's layout), and with `layer`, one
+    unit's value after each character (read as one stream; default: the most variable of
+    the layer's `kind`) and the `top` most variable units, as `charrnn inspect units` ranks them."""
+    scores = model.score(text, top_k)
+    body = {"symbols": list(read_text(model.vocab, text).symbols), "vocab_size": model.vocab.size,
+            "chars": len(scores), "nats": scores.nats, "scores": list(scores.records(model.vocab))}
+    if layer is not None:
+        values = model.activations(text, layers=[layer], kinds=(kind,))[layer, kind]  # (T, H)
+        ranked = top_units({(layer, kind): values}, top)
+        index = ranked[0]["index"] if unit is None else unit
+        body["unit"] = {"unit": unit_name((layer, kind, index)), "layer": layer, "kind": kind, "index": index,
+                        "values": rounded(values[:, index])}
+        body["units"] = ranked
+    return body

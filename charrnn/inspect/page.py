@@ -16,7 +16,7 @@ from importlib.resources import files
 
 import numpy as np
 
-from .analyses import bucket_labels, rank_bucket, unit_name
+from .analyses import bucket_labels, rank_bucket, rounded, unit_name
 from .terminal import bucket_colours
 
 STATIC = files(__package__).joinpath("static")
@@ -65,10 +65,6 @@ def packed(q):
     """{"base85", "length", "alphabet"}: q's bytes deflated (zlib) and in base 85."""
     data = zlib.compress(q.tobytes(), 6)
     return {"base85": base85(data), "length": len(data), "alphabet": BASE85}
-
-
-def rounded(values, places=4):
-    return np.round(np.asarray(values, np.float64), places).tolist()
 
 
 def aligned(length, positions, values):

@@ -3,11 +3,11 @@ for everything, Starlette's own 404 and 405 included."""
 
 import hmac
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources import files
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.responses import FileResponse, JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -16,8 +16,8 @@ from .look import inspect
 from .openai_api import completions, model_card, models
 from .writer import generate, status
 
-STATIC = Path(__file__).parent / "static"
-COLOUR_JS = Path(__file__).parent.parent / "inspect" / "static" / "colour.js"  # the inspect report's colouring
+STATIC = files("charrnn.serve") / "static"
+COLOUR_JS = files("charrnn.inspect") / "static" / "colour.js"  # the inspect report's colouring, shared
 PROTECTED = ("/v1/", "/generate")
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 
@@ -34,12 +34,12 @@ class Service:
 def index(request):
     """The page for browsers, torch-rnn-server's JSON status for everyone else (rnn-writer, curl)."""
     if "text/html" in request.headers.get("accept", ""):
-        return FileResponse(STATIC / "index.html")
+        return HTMLResponse((STATIC / "index.html").read_bytes())
     return status(request)
 
 
 def colour_js(request):
-    return FileResponse(COLOUR_JS, media_type="text/javascript")
+    return Response(COLOUR_JS.read_bytes(), media_type="text/javascript")
 
 
 def health(request):
@@ -111,7 +111,7 @@ def build_app(service):
     routes = [Route("/", index), Route("/health", health), Route("/generate", generate),
               Route("/v1/models", models), Route("/v1/models/{model:path}", model),
               Route("/v1/completions", completions, methods=["POST"]), Route("/v1/inspect", inspect, methods=["POST"]),
-              Route("/static/colour.js", colour_js), Mount("/static", StaticFiles(directory=STATIC), name="static")]
+              Route("/static/colour.js", colour_js), Mount("/static", StaticFiles(packages=[("charrnn.serve", "static")]), name="static")]
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error, ApiError: api_error,
                                                        Exception: server_error})
     app.state.service = service

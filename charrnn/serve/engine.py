@@ -1,15 +1,16 @@
 """Continuous batching: one thread steps every active stream together, one batched step per character.
 
-Requests (`Job`s, each a few `Choice`s) wait in a bounded queue. The engine runs blocks of up
-to BLOCK steps (block.py), handing each stream its characters once per block. Between blocks
-it takes as many waiting jobs as the stream limit allows, reads a slice of their prompts
-(priming.py; until one job is ready when nothing else runs), adds the jobs whose prompts are
-read to the batch, and drops the streams that ended, were cancelled (the client went away) or ran out of
-time. A block ends early, after the step in progress, when a waiting job could join, a
-client leaves or the server stops; and, once FLUSH_STEPS steps are done, when prompts are
-being read or FLUSH seconds have gone by (so text reaches clients steadily) or a request's
-deadline has passed. It is never longer than the fewest characters any stream still has to
-make, so a finished stream leaves at once.
+Requests (`Job`s, each a few `Choice`s: the model's streams) wait in a bounded queue. The
+engine runs blocks of up to BLOCK steps of its batch (Model.streams), which hands each
+stream its characters once per block. Between blocks it takes as many waiting jobs as the
+stream limit allows, reads a slice of their prompts (priming.py; until one job is ready when
+nothing else runs), adds the jobs whose prompts are read to the batch, and drops the streams
+that ended, were cancelled (the client went away) or ran out of time. A block ends early,
+after the step in progress, when a waiting job could join, a client leaves or the server
+stops; and, once FLUSH_STEPS steps are done, when prompts are being read or FLUSH seconds
+have gone by (so text reaches clients steadily) or a request's deadline has passed. It is
+never longer than the fewest characters any stream still has to make, so a finished stream
+leaves at once.
 
 A stream's numbers do not depend on what else is in the batch (beyond BLAS round-off in
 float32). Text goes to each request through its choices' deques; a block wakes its requests
@@ -21,15 +22,12 @@ import threading
 import time
 import traceback
 from collections import deque
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import CharrnnError
-from ..inference import repeat_state
-from .block import groups, hand_out, run_block
+from ..api import SLICE, CharrnnError
 from .errors import ApiError
-from .priming import SLICE, Prompts
+from .priming import Prompts
 from .threads import BlasThreads
 
 BLOCK = 32  # steps at most between handing out text
@@ -42,53 +40,16 @@ def set_events(events):
         event.set()
 
 
-@dataclass
-class Job:
-    """One request: its prompt ids are encoded by the engine; `wake` is set on the request's loop."""
-
-    prompts: list  # one text per prompt; choice i reads prompt i // per_prompt
-    choices: list
-    deadline: float
-    loop: object = None
-    wake: object = None  # asyncio.Event: text or the end is waiting
-    ended: object = None  # asyncio.Event: the job is done (ends a stream's pause at once)
-    error: ApiError = None
-    cancelled: bool = False
-    flagged: bool = False
-    end_flagged: bool = False
-    prompt_tokens: int = 0
-    on_cancel: object = None  # the engine's, to end the block in progress
-
-    @property
-    def done(self):
-        return self.error is not None or all(c.done for c in self.choices)
-
-    def cancel(self):
-        self.cancelled = True
-        if self.on_cancel is not None:
-            self.on_cancel()
-
-
-@dataclass
-class Batch:
-    """The active streams: choices, their jobs, the next input ids (N,) and the state, (N, H) per array."""
-
-    choices: list = field(default_factory=list)
-    jobs: list = field(default_factory=list)
-    ids: np.ndarray = None
-    state: list = None
-    groups: list = None  # block.groups: (options, rows, uniforms), rebuilt when the membership changes
-
-
 class Engine(threading.Thread):
-    def __init__(self, backend, max_streams, max_waiting, threads=1, block=BLOCK, flush=FLUSH):
+    """The engine thread over an api.Model: `submit` jobs (jobs.Job) from any thread."""
+
+    def __init__(self, model, max_streams, max_waiting, threads=1, block=BLOCK, flush=FLUSH):
         super().__init__(name="charrnn-engine", daemon=True)
-        self.backend, self.max_streams, self.max_waiting = backend, max_streams, max_waiting
+        self.model, self.max_streams, self.max_waiting = model, max_streams, max_waiting
         self.blas = BlasThreads(threads)
         self.block, self.flush = block, flush
-        self.waiting, self.prompts, self.batch = deque(), Prompts(backend), Batch()
+        self.waiting, self.prompts, self.batch, self.jobs = deque(), Prompts(model), model.streams(), []
         self.cond, self.stopping, self.interrupted = threading.Condition(), False, False
-        self.stepper = backend.stepper()
 
     def submit(self, job):
         """Queue a job, or raise ApiError 503 (shutting down) or 429 (every slot and queue place taken)."""
@@ -115,7 +76,7 @@ class Engine(threading.Thread):
 
     @property
     def load(self):
-        return len(self.batch.choices), len(self.waiting) + len(self.prompts)
+        return len(self.batch), len(self.waiting) + len(self.prompts)
 
     def run(self):
         with np.errstate(over="ignore"):  # the cells' σ overflows exp by design
@@ -126,7 +87,7 @@ class Engine(threading.Thread):
                     if not self._admit():
                         break
                     self._read_prompts()
-                    if self.batch.choices:
+                    if self.batch:
                         self._block()
                 except Exception:  # a bug: fail the requests in flight, keep serving the next ones
                     traceback.print_exc(file=sys.stderr)
@@ -136,10 +97,10 @@ class Engine(threading.Thread):
     def _admit(self):
         """Move waiting jobs to the prompts being read while streams are free; False once stopping."""
         with self.cond:
-            while not (self.batch.choices or self.waiting or self.prompts or self.stopping):
+            while not (self.batch or self.waiting or self.prompts or self.stopping):
                 self.cond.wait()
             if self.stopping:
-                self.batch.jobs += list(self.waiting)
+                self.jobs += list(self.waiting)
                 self.waiting.clear()
                 return False
             taken = self._taken()  # under the lock, so that submit() never counts a job in neither place
@@ -159,65 +120,48 @@ class Engine(threading.Thread):
 
     def _taken(self):
         """Streams generating or reading their prompts."""
-        return len(self.batch.choices) + self.prompts.streams
+        return len(self.batch) + self.prompts.streams
 
     def _read_prompts(self):
         """SLICE characters of prompts while others generate (until one job is ready when none
         does), at one BLAS thread; the jobs whose prompts are read join the batch."""
         if self.prompts:
             self.blas.use_for(1)
-            self.prompts.read(SLICE if self.batch.choices else None, self._join)
+            self.prompts.read(SLICE if self.batch else None, self._join)
 
-    def _join(self, job, last_ids, states):
-        """Add the job's choices to the batch: choice i continues prompt i // per_prompt from its
-        last id and its state (one stream, priming.py)."""
+    def _join(self, job, prompts):
+        """Add the job's choices to the batch: choice i continues prompt i // per_prompt."""
         per_prompt = len(job.choices) // len(job.prompts)
-        ids = [i for i in last_ids for _ in range(per_prompt)]
-        states = [repeat_state(state, per_prompt) for state in states]
-        batch = self.batch
-        parts = ([batch.state] if batch.choices else []) + states
-        batch.state = [tuple(np.concatenate([p[layer][k] for p in parts]) for k in range(len(parts[0][layer])))
-                       for layer in range(len(parts[0]))]
-        batch.ids = np.concatenate([batch.ids if batch.choices else np.empty(0, np.int64), np.array(ids, np.int64)])
-        batch.choices += job.choices
-        batch.jobs.append(job)
-        batch.groups = None
+        for k, prompt in enumerate(prompts):
+            self.batch.join(job.choices[k * per_prompt:(k + 1) * per_prompt], prompt)
+        self.jobs.append(job)
 
     def _retire(self):
         """Drop finished, cancelled and timed-out streams; wake their requests."""
-        batch, now = self.batch, time.monotonic()
-        for job in batch.jobs + self.prompts.jobs:
+        now = time.monotonic()
+        for job in self.jobs + self.prompts.jobs:
             if now > job.deadline and not job.done:
                 print("charrnn serve: a request ran past the time limit; its text ends there", file=sys.stderr)
                 for choice in job.choices:
                     choice.finish("length")
                 self._wake(job)
         self.prompts.drop(lambda job: job.done or job.cancelled)
-        leaving = {id(j) for j in batch.jobs if j.done or j.cancelled}
-        if not leaving:
-            return
-        keep = [i for i, c in enumerate(batch.choices) if id(c.job) not in leaving]
-        batch.jobs = [j for j in batch.jobs if id(j) not in leaving]
-        batch.choices = [batch.choices[i] for i in keep]
-        batch.ids = batch.ids[keep]
-        batch.state = [tuple(s[keep] for s in layer) for layer in batch.state]
-        batch.groups = None
+        self.jobs = [job for job in self.jobs if not (job.done or job.cancelled)]
+        self.batch.leave(lambda choice: choice.job.done or choice.job.cancelled)
 
     def _block(self):
         batch = self.batch
-        if batch.groups is None:
-            batch.groups = groups(batch.choices)
-        length = min([self.block] + [c.max_tokens - c.tokens for c in batch.choices if not c.done])
+        length = min([self.block] + [c.n - c.chars for c in batch.streams if not c.done])
         free = self.max_streams - self._taken()  # slots a waiting job could take after this block
-        until = min([time.monotonic() + self.flush] + [job.deadline for job in batch.jobs])
+        until = min([time.monotonic() + self.flush] + [job.deadline for job in self.jobs])
 
         def stop_early(steps):
             return (self.interrupted or (self.waiting and len(self.waiting[0].choices) <= free)
                     or (steps >= FLUSH_STEPS and (self.prompts or time.monotonic() >= until)))
 
-        self.blas.use_for(len(batch.choices))
-        hand_out(batch.choices, *run_block(self.stepper, batch, length, stop_early))
-        self._wake(*batch.jobs)
+        self.blas.use_for(len(batch))
+        batch.run(length, stop_early)
+        self._wake(*self.jobs)
 
     def _wake(self, *jobs):
         """Set the events of the jobs that have text or have ended, in one call into each event
@@ -236,9 +180,9 @@ class Engine(threading.Thread):
             loop.call_soon_threadsafe(set_events, events)
 
     def _fail_all(self, error):
-        failing = [job for job in self.batch.jobs + self.prompts.jobs if not job.done]
+        failing = [job for job in self.jobs + self.prompts.jobs if not job.done]
         for job in failing:
             job.error, job.flagged = error, False
         self._wake(*failing)
-        self.batch, self.prompts = Batch(), Prompts(self.backend)
+        self.batch, self.prompts, self.jobs = self.model.streams(), Prompts(self.model), []
 

@@ -1,67 +1,68 @@
-"""From a checked request to a Job in the engine, and back: prompts checked against the
-vocab, one Choice per completion with its own generator, waiting with cancellation."""
+"""A request in the engine: a Job of Choices (the model's streams, each with its own generator),
+submitted from the event loop, and the waits for its text."""
 
 import asyncio
 import time
+from dataclasses import dataclass, field
 
-import numpy as np
-
-from ..sample import SampleOptions
-from .engine import Job
+from ..api import SampleOptions, StopStrings, generator
+from .choices import Choice
 from .errors import ApiError
 
 GREEDY = SampleOptions(greedy=True)
 POLL_DISCONNECT = 0.25  # seconds between checks that a non-streaming client is still there
 
 
-def check_prompt(backend, text, limits, param="prompt", what="prompt"):
-    """The prompt's length in symbols; 413 over the cap, 400 listing the first few characters
-    outside the vocab (`what` names the text in the messages)."""
-    symbols = backend.symbols(text)
-    length = len(symbols)
-    if length > limits.max_prompt:
-        raise ApiError(413, f"the {what} has {length:,} characters; this server's limit is {limits.max_prompt:,} "
-                       "(charrnn serve --max-prompt)", "prompt_too_long", param)
-    unknown, described = backend.unknown_symbols(symbols)
-    if unknown:
-        raise ApiError(400, f"{len(unknown)} characters of the {what} are not in the model's vocabulary: {described}",
-                       "unknown_characters", param)
-    return length
+@dataclass
+class Job:
+    """One request: its prompts are encoded by the engine; `wake` is set on the request's loop."""
+
+    prompts: list  # one text per prompt; choice i reads prompt i // per_prompt
+    choices: list = field(default_factory=list)
+    deadline: float = None
+    loop: object = None
+    wake: object = None  # asyncio.Event: text or the end is waiting
+    ended: object = None  # asyncio.Event: the job is done (ends a stream's pause at once)
+    error: ApiError = None
+    cancelled: bool = False
+    flagged: bool = False
+    end_flagged: bool = False
+    prompt_tokens: int = 0
+    on_cancel: object = None  # the engine's, to end the block in progress
+
+    @property
+    def done(self):
+        return self.error is not None or all(c.done for c in self.choices)
+
+    def cancel(self):
+        self.cancelled = True
+        if self.on_cancel is not None:
+            self.on_cancel()
 
 
-# Unseeded requests' generators: independent children of one fresh-entropy root. A fresh
-# default_rng() reads the OS's entropy twice, 9 us on an idle machine but 0.15 ms a read
-# on the event loop with 32 clients streaming (profiled).
-FRESH = np.random.SeedSequence()
-
-
-def sampling(temperature, top_k=None, top_p=1.0):
-    """sample.py's options for one choice: temperature 0 is greedy."""
+def sampling(temperature, top_k=None, top_p=1.0, **repetition):
+    """A choice's SampleOptions: temperature 0 is greedy (the repetition controls still apply)."""
     if temperature == 0:
-        return GREEDY
-    options = SampleOptions(temperature=float(temperature), top_k=top_k, top_p=float(top_p))
+        return SampleOptions(greedy=True, **repetition) if repetition else GREEDY
+    options = SampleOptions(temperature=float(temperature), top_k=top_k, top_p=float(top_p), **repetition)
     options.check()
     return options
 
 
-def generator(seed, index):
-    """Choice `index`'s own generator: choice 0 of seed S draws what `charrnn sample --random-seed S`
-    draws; the others are independent streams of the same seed. No seed: a child of FRESH."""
-    if seed is None:
-        return np.random.default_rng(FRESH.spawn(1)[0])
-    return np.random.default_rng(seed if index == 0 else np.random.SeedSequence(seed, spawn_key=(index,)))
-
-
-def new_job(backend, limits, prompts, per_prompt, make_choice):
-    """A Job of len(prompts) × per_prompt choices; make_choice(job, index) builds each."""
-    job = Job(prompts, [], time.monotonic() + limits.time_limit)
-    job.choices = [make_choice(job, index) for index in range(len(prompts) * per_prompt)]
-    for choice in job.choices:
-        choice.pieces = backend.pieces
+def new_job(model, time_limit, prompts, options, seed, max_tokens, stops=(), logprobs=None, end=None):
+    """A Job of len(prompts) × len(options) choices, choice i sampled with options[i % len(options)]
+    and drawing from generator(seed, i), as `charrnn sample --num-samples` draws sample i.
+    Stops are text; `end` is another end rule (writer.SentenceEnd)."""
+    job = Job(prompts, deadline=time.monotonic() + time_limit)
+    end = end or (StopStrings([stop.encode("utf-8") for stop in stops]) if stops else None)
+    each = [options[i % len(options)] for i in range(len(prompts) * len(options))]
+    job.choices = [Choice(i, job, o, None if o.greedy else generator(seed, i), max_tokens, end, logprobs, model.vocab)
+                   for i, o in enumerate(each)]
     return job
 
 
 async def submit(engine, job):
+    """Queue the job in the engine (ApiError 429 or 503 when it cannot take it); its text wakes this loop."""
     job.loop, job.wake, job.ended = asyncio.get_running_loop(), asyncio.Event(), asyncio.Event()
     engine.submit(job)
 

@@ -15,6 +15,7 @@ never scored), so `nats` is `charrnn eval`'s total. With `layer`, `unit` holds o
 value after each character (the text read as one stream, Model.activations; rounded to 4
 places), by default the most variable of the layer's `kind`, and `units` the TOP_UNITS most
 variable, as `charrnn inspect units --top` ranks them: the whole (T, H) matrix is not sent.
+All of it is Model.look's.
 
 The forward passes run in a worker thread, one request at a time (SCORING): NumPy never runs
 on the event loop, and a queue of long texts takes at most one core from the engine.
@@ -23,11 +24,8 @@ on the event loop, and a queue of long texts takes at most one core from the eng
 import anyio
 from starlette.responses import JSONResponse
 
-from ..inspect.analyses import read_text, top_units, unit_name
-from ..inspect.page import rounded
 from .errors import ApiError
-from .jobs import check_prompt
-from .validate import parse_look, read_json
+from .validate import check_prompt, parse_look, read_json
 
 TOP_UNITS = 10
 SCORING = anyio.CapacityLimiter(1)  # the process's one server: scoring requests take turns
@@ -39,20 +37,6 @@ async def inspect(request):
     look = parse_look(await read_json(request), backend)
     if check_prompt(backend, look.text, service.limits, "text", "text") < 2:
         raise ApiError(400, "the text needs at least 2 characters: the first is never scored", param="text")
-    body = await anyio.to_thread.run_sync(report, backend, look, limiter=SCORING)
+    body = await anyio.to_thread.run_sync(lambda: backend.model.look(look.text, look.top_k, look.layer, look.kind,
+                                                                     look.unit, TOP_UNITS), limiter=SCORING)
     return JSONResponse(dict(body, model=backend.model_id))
-
-
-def report(backend, look):
-    """The reply's body for a checked Look (NumPy: a worker thread runs it)."""
-    scores = backend.scores(look.text, look.top_k)
-    body = {"symbols": list(read_text(backend.vocab, look.text).symbols), "vocab_size": backend.vocab.size,
-            "chars": len(scores), "nats": scores.nats, "scores": list(scores.records(backend.vocab))}
-    if look.layer is not None:
-        values = backend.activations(look.text, look.layer, look.kind)  # (T, H)
-        ranked = top_units({(look.layer, look.kind): values}, TOP_UNITS)
-        index = ranked[0]["index"] if look.unit is None else look.unit
-        body["unit"] = {"unit": unit_name((look.layer, look.kind, index)), "layer": look.layer, "kind": look.kind,
-                        "index": index, "values": rounded(values[:, index])}
-        body["units"] = ranked
-    return body

@@ -12,8 +12,7 @@ import uuid
 
 from starlette.responses import JSONResponse, StreamingResponse
 
-from .jobs import check_prompt, finished, generator, new_job, next_wake, pause, sampling, submit
-from .streams import Choice, StopStrings
+from .jobs import finished, new_job, next_wake, pause, sampling, submit
 from .validate import parse_completion, read_json
 
 COALESCE = 0.03  # seconds: one event per choice at most this often (20-50 ms keeps a page smooth)
@@ -35,24 +34,17 @@ def model_card(backend):
 
 async def completions(request):
     service = request.app.state.service
-    req = parse_completion(await read_json(request), service.limits, service.backend.model_id)
-    prompt_tokens = sum(check_prompt(service.backend, prompt, service.limits,
-                                     "prompt" if len(req.prompts) == 1 else f"prompt[{i}]")
-                        for i, prompt in enumerate(req.prompts))
-    options = sampling(req.temperature, req.top_k, req.top_p)
-
-    def make_choice(job, index):
-        return Choice(index, job, options, None if options.greedy else generator(req.seed, index), req.max_tokens,
-                      StopStrings(req.stop) if req.stop else None, req.logprobs)
-
-    job = new_job(service.backend, service.limits, req.prompts, req.n, make_choice)
-    job.prompt_tokens = prompt_tokens
-    if req.max_tokens == 0:
-        for choice in job.choices:
-            choice.finish("length")
+    req = parse_completion(await read_json(request), service.limits, service.backend)
+    options = sampling(req.temperature, req.top_k, req.top_p, **req.repetition)
+    job = new_job(service.backend.model, service.limits.time_limit, req.prompts, [options] * req.n, req.seed,
+                  req.max_tokens, req.stop, req.logprobs)
+    job.prompt_tokens = req.prompt_tokens
     head = {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
             "model": service.backend.model_id}
-    if not job.done:  # max_tokens 0: nothing to generate (echo still echoes)
+    if req.max_tokens == 0:  # nothing to generate (echo still echoes)
+        for choice in job.choices:
+            choice.finish("length")
+    else:
         await submit(service.engine, job)
     if req.stream:
         return StreamingResponse(events(job, req, head), media_type="text/event-stream",
@@ -83,7 +75,7 @@ def logprobs(entries, offset):
 
 
 def usage(job):
-    completion = sum(c.tokens for c in job.choices)
+    completion = sum(c.chars for c in job.choices)
     return {"prompt_tokens": job.prompt_tokens, "completion_tokens": completion,
             "total_tokens": job.prompt_tokens + completion}
 

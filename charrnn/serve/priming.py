@@ -7,49 +7,40 @@ are read (whole slices: up to 2·SLICE − 1), and a job joins the batch once al
 are read. With no batch running, it reads until one job is ready. The job with the fewest
 characters left goes first: in arrival order, the next request of every client streaming
 beside a long prompt waited for all of it (0.3-0.45 s without an event, with 8 clients).
-A prompt's slices start at the same places (0, SLICE, 2·SLICE, ...) whatever else is
-running, so its numbers, and a seeded request's text, do not depend on its company.
+A prompt's slices are the ones every door reads (Model.prompt: SLICE ids from its start),
+so its numbers, and a seeded request's text, do not depend on its company.
 """
 
 from collections import deque
 
-from ..model import init_state
-
-SLICE = 64  # characters: ~4 ms of reading at one stream
+from ..api import SLICE
 
 
 class Reading:
-    """One job's prompts and how far they are read: each prompt's ids (T,) and the state after
-    its first `done` ids (of the T − 1 that priming reads; the last is the first input)."""
+    """One job's prompts (Model.prompt: streams.Prompt each) and which is being read."""
 
-    def __init__(self, job, prompt_ids, config):
-        self.job, self.prompt_ids = job, prompt_ids
-        self.states = [init_state(config, 1) for _ in prompt_ids]
-        self.prompt, self.done = 0, 0
+    def __init__(self, job, prompts):
+        self.job, self.prompts, self.current = job, prompts, 0
 
     @property
     def left(self):
         """Ids still to read, over all its prompts."""
-        return sum(len(ids) - 1 for ids in self.prompt_ids[self.prompt:]) - self.done
+        return sum(prompt.left for prompt in self.prompts[self.current:])
 
-    def read_slice(self, backend):
-        """Read the next slice of the current prompt (up to SLICE ids); returns (whether every
-        prompt is now read, how many ids this read)."""
-        ids, start = self.prompt_ids[self.prompt], self.done
-        stop = min(start + SLICE, len(ids) - 1)
-        if stop > start:
-            self.states[self.prompt] = backend.read(ids[start:stop], self.states[self.prompt])
-        self.done = stop
-        if stop == len(ids) - 1:
-            self.prompt, self.done = self.prompt + 1, 0
-        return self.prompt == len(self.prompt_ids), stop - start
+    def read_slice(self):
+        """Read the next slice of the current prompt; returns (whether every prompt is now
+        read, how many ids this read)."""
+        count = self.prompts[self.current].read_slice()
+        while self.current < len(self.prompts) and not self.prompts[self.current].left:
+            self.current += 1
+        return self.current == len(self.prompts), count
 
 
 class Prompts:
     """The jobs whose prompts are being read, the shortest left first."""
 
-    def __init__(self, backend):
-        self.backend, self.readings = backend, deque()
+    def __init__(self, model):
+        self.model, self.readings = model, deque()
         self.streams = 0  # the jobs' choices: an int, which submit() reads from the event loop's thread
 
     def __len__(self):
@@ -61,8 +52,7 @@ class Prompts:
 
     def add(self, job):
         """Encode the job's prompts (CharrnnError for an unknown character) and queue it."""
-        prompt_ids = [self.backend.encode(prompt) for prompt in job.prompts]
-        self.readings.append(Reading(job, prompt_ids, self.backend.config))
+        self.readings.append(Reading(job, [self.model.prompt(prompt) for prompt in job.prompts]))
         self.streams += len(job.choices)
 
     def drop(self, leaving):
@@ -73,13 +63,13 @@ class Prompts:
     def read(self, chars, join):
         """Read slices until `chars` characters are read (a slice of none, a one-character
         prompt's, counts one), or with chars None until a job is ready. A job whose prompts are
-        all read goes to join(job, last ids, states): each prompt's last id and its state (one
-        stream), in prompt order; it leaves the queue only once join has taken it."""
+        all read goes to join(job, prompts), its read streams.Prompts in order; it leaves the
+        queue only once join has taken it."""
         while self.readings and (chars is None or chars > 0):
             reading = min(self.readings, key=lambda r: r.left)  # the first of the shortest
-            finished, count = reading.read_slice(self.backend)
+            finished, count = reading.read_slice()
             if finished:
-                join(reading.job, [ids[-1] for ids in reading.prompt_ids], reading.states)
+                join(reading.job, reading.prompts)
                 self.readings.remove(reading)
                 self.streams -= len(reading.job.choices)
                 if chars is None:

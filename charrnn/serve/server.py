@@ -13,7 +13,7 @@ import sys
 
 import uvicorn
 
-from ..errors import CharrnnError
+from ..api import CharrnnError
 from .app import Service, build_app
 from .engine import Engine
 
@@ -51,7 +51,7 @@ def run(backend, host, port, api_key, limits, threads=1, announce=lambda: None):
     batch of many streams (threads.py)."""
     sock = bind(host, port)
     announce()
-    engine = Engine(backend, limits.max_streams, limits.max_waiting, threads)
+    engine = Engine(backend.model, limits.max_streams, limits.max_waiting, threads)
     service = Service(backend, engine, limits, api_key, loopback=host in ("127.0.0.1", "localhost", "::1"))
     config = uvicorn.Config(build_app(service), log_level="warning", access_log=False, lifespan="off",
                             timeout_graceful_shutdown=GRACE)

@@ -1,6 +1,7 @@
 """Reading a request: the body (bounded, UTF-8, strict JSON) and the completion fields, each
 checked for type and range with its name in the error. Pure Python: it runs on the event loop."""
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from .errors import ApiError
 MAX_BODY = 1 << 20  # bytes; a prompt at the cap fits many times over
 MAX_STOPS, MAX_STOP_CHARS, MAX_LOGPROBS = 4, 32, 5
 MAX_TOP_K = 10  # alternatives per character in /v1/inspect
+MAX_PENALTY, MAX_NGRAM, MAX_WINDOW = 10, 64, 1024  # the repetition controls' bounds: each step costs O(n·t + window)
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class Completion:
     seed: int = None
     echo: bool = False
     logprobs: int = None
+    prompt_tokens: int = 0  # the prompts' symbols, counted as check_prompt reads them
+    repetition: dict = None  # sample's repetition controls set: repetition_penalty, repetition_window, no_repeat_ngram
 
 
 @dataclass(frozen=True)
@@ -99,9 +103,9 @@ def number(low, high):
     return lambda x: math.isfinite(x) and low <= x <= high
 
 
-def parse_completion(body, limits, model_id):
-    """A Completion from an OpenAI completions body, or an ApiError."""
-    model = field(body, "model", (str,), lambda m: True, "a string")
+def parse_completion(body, limits, backend):
+    """A Completion from an OpenAI completions body, its prompts checked against the model, or an ApiError."""
+    model, model_id = field(body, "model", (str,), lambda m: True, "a string"), backend.model_id
     if model is None:
         raise ApiError(400, "model is required", param="model")
     if model != model_id:
@@ -115,7 +119,7 @@ def parse_completion(body, limits, model_id):
     options = body.get("stream_options") or {}
     if not isinstance(options, dict):
         raise ApiError(400, "stream_options must be an object", param="stream_options")
-    return Completion(
+    completion = Completion(
         prompts, n=n, stop=_stops(body),
         max_tokens=field(body, "max_tokens", (int,), lambda v: 0 <= v <= limits.max_tokens,
                          f"an integer from 0 to {limits.max_tokens}", 200),
@@ -127,7 +131,38 @@ def parse_completion(body, limits, model_id):
         seed=field(body, "seed", (int,), lambda v: 0 <= v < 2**64, "an integer from 0 to 2**64 - 1"),
         echo=field(body, "echo", (bool,), lambda v: True, "true or false", False),
         logprobs=field(body, "logprobs", (int,), lambda v: 0 <= v <= MAX_LOGPROBS,
-                       f"an integer from 0 to {MAX_LOGPROBS}"))
+                       f"an integer from 0 to {MAX_LOGPROBS}"),
+        repetition=_repetition(body))
+    tokens = sum(check_prompt(backend, prompt, limits, "prompt" if len(prompts) == 1 else f"prompt[{i}]")
+                 for i, prompt in enumerate(prompts))
+    return dataclasses.replace(completion, prompt_tokens=tokens)
+
+
+def _repetition(body):
+    """The extension fields for `charrnn sample`'s repetition controls, those given."""
+    given = {"repetition_penalty": field(body, "repetition_penalty", (int, float),
+                                         lambda v: number(0, MAX_PENALTY)(v) and v > 0,
+                                         f"a number > 0 and at most {MAX_PENALTY} (1: off)"),
+             "repetition_window": field(body, "repetition_window", (int,), lambda v: 1 <= v <= MAX_WINDOW,
+                                        f"an integer from 1 to {MAX_WINDOW}"),
+             "no_repeat_ngram": field(body, "no_repeat_ngram", (int,), lambda v: 1 <= v <= MAX_NGRAM,
+                                      f"an integer from 1 to {MAX_NGRAM}")}
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def check_prompt(backend, text, limits, param="prompt", what="prompt"):
+    """The prompt's length in symbols; 413 over the cap, 400 listing the first few characters
+    outside the vocab (`what` names the text in the messages)."""
+    symbols = backend.symbols(text)
+    length = len(symbols)
+    if length > limits.max_prompt:
+        raise ApiError(413, f"the {what} has {length:,} characters; this server's limit is {limits.max_prompt:,} "
+                       "(charrnn serve --max-prompt)", "prompt_too_long", param)
+    unknown, described = backend.unknown_symbols(symbols)
+    if unknown:
+        raise ApiError(400, f"{len(unknown)} characters of the {what} are not in the model's vocabulary: {described}",
+                       "unknown_characters", param)
+    return length
 
 
 def parse_look(body, backend):
@@ -144,7 +179,7 @@ def parse_look(body, backend):
     if layer is None and (kind, unit) != (None, None):
         raise ApiError(400, "kind and unit need layer: the layer whose unit to show", param="layer")
     top_k = field(body, "top_k", (int,), lambda v: 0 <= v <= MAX_TOP_K, f"an integer from 0 to {MAX_TOP_K}", 5)
-    return Look(text, top_k, layer, kind or backend.state_kinds[-1], unit)
+    return Look(text, top_k, layer, kind or backend.model.state_kinds[-1], unit)
 
 
 def _refuse_unsupported(body):

@@ -13,14 +13,14 @@ TEMPERATURES as torch-rnn-server drew them. Errors are `{"message": ...}` (and O
 """
 
 import random
+import re
 import time
 from urllib.parse import unquote_plus
 
 from starlette.responses import JSONResponse
 
 from .errors import ApiError
-from .jobs import finished, generator, new_job, sampling, submit
-from .streams import Choice, SentenceEnd
+from .jobs import finished, new_job, sampling, submit
 
 MAX_N, MAX_CHARS, ATTEMPTS = 10, 140, 3
 TEMPERATURES = (0.5, 0.6, 0.7, 0.8, 0.9)
@@ -68,11 +68,29 @@ async def _generate(request):
 
 
 async def _sentences(request, service, start_text, count):
-    def make_choice(job, index):
-        options = sampling(random.choice(TEMPERATURES))
-        return Choice(index, job, options, generator(None, index), MAX_CHARS, SentenceEnd())
-
-    job = new_job(service.backend, service.limits, [start_text], count, make_choice)
+    options = [sampling(random.choice(TEMPERATURES)) for _ in range(count)]
+    job = new_job(service.backend.model, service.limits.time_limit, [start_text], options, None, MAX_CHARS,
+                  end=SentenceEnd())
     await submit(service.engine, job)
     await finished(job, request)
     return [choice.text for choice in job.choices]
+
+
+class SentenceEnd:
+    """torch-rnn-server's rule for rnn-writer, an end rule of the model's streams (as
+    streams.StopStrings): end after `.`, `!` or `?` once the text holds more than
+    `min_words` words. It looks at the whole text, so nothing is released before the end."""
+
+    END = re.compile(rb"[.!?]")
+
+    def __init__(self, min_words=3):
+        self.min_words = min_words
+
+    def find(self, text):
+        for match in self.END.finditer(text):
+            if len(text[:match.end()].decode("utf-8", "replace").split()) > self.min_words:
+                return match.end(), match.end()
+        return None
+
+    def hold(self, text):
+        return len(text)

@@ -31,6 +31,9 @@ function request() {
     top_k: Number($("top-k").value), top_p: Number($("top-p").value),
   };
   if ($("seed").value !== "") body.seed = Number($("seed").value);
+  const penalty = Number($("repetition-penalty").value), ngram = Number($("no-repeat-ngram").value);
+  if (penalty !== 1) body.repetition_penalty = penalty;
+  if (ngram > 0) body.no_repeat_ngram = ngram;
   return body;
 }
 
