@@ -52,7 +52,9 @@ def parse_duration(text):
 @dataclass(frozen=True)
 class Config:
     # --- model ---
-    cell: str = setting("lstm", "recurrent cell; LSTMs hold context far longer than a tanh RNN", choice(CELLS))
+    cell: str = setting("lstm", "recurrent cell; LSTMs hold context far longer than a tanh RNN; qrnn and "
+                       "mingru gate on the input alone, so a window trains as one product and a scan",
+                       choice(CELLS))
     hidden_size: int = setting(128, "units per layer; 128 trains in minutes on a laptop CPU", POSITIVE)
     num_layers: int = setting(2, "stacked layers; two is char-rnn's and torch-rnn's default", POSITIVE)
     embedding_size: int = setting(0, "learned input embedding width; 0 = one-hot input (a row lookup)", NON_NEGATIVE)
@@ -60,6 +62,10 @@ class Config:
                              "train picks 0.1-0.4 by the model's weights times the passes the run makes over the "
                              "corpus (docs/time-budget.md)",
                              (lambda v: 0 <= v < 1, "must be in [0, 1)"))
+    qrnn_window: int = setting(2, "inputs each QRNN layer's gates read: 2 = x_{t-1} and x_t (the width AWD-QRNN "
+                               "gives its first layer), so the first layer's gates, its forget gate too, see a "
+                               "pair of characters rather than one; 1 = x_t alone, half the input weights",
+                               (lambda v: v in (1, 2), "must be 1 or 2"))
     peephole: bool = setting(False, "LSTM gates also see the cell state (Gers & Schmidhuber 2000)")
     coupled_gates: bool = setting(False, "LSTM input gate tied to the forget gate: i = 1 - f")
     layer_norm: bool = setting(False, "LSTM gates and cell state normalised over the units (Ba et al. 2016); "

@@ -4,8 +4,10 @@ record activations.
 A hook is called after every step of every layer as `hook(layer, state, cache) -> state`;
 state is the step's new (h,) or (h, c), each (N, H), and cache.gates (N, G·H) holds the
 step's activated gates, in the order the cell's `gate_names` gives. The kinds of value a
-layer has are its state's, "h" and (LSTM) "c", then its gates': "i", "f", "o", "g" (LSTM;
-"f", "o", "g" when coupled, where i = 1 − f), "z", "r", "n" (GRU); the RNN has only "h".
+layer has are its state's, "h" and (LSTM, QRNN) "c", then its gates': "i", "f", "o", "g"
+(LSTM; "f", "o", "g" when coupled, where i = 1 − f), "z", "r", "n" (GRU), "f", "o", "g"
+(QRNN), "z", "n" (minGRU); the RNN has only "h". A window-2 QRNN's third state array, p
+(N, 3H), is the last input's share of the next step, not a unit's value: not a kind.
 """
 
 import math
@@ -18,8 +20,8 @@ from .errors import CharrnnError
 
 
 def state_kinds(config):
-    """The names of the state's arrays: ("h",) or ("h", "c")."""
-    return ("h", "c")[:CELLS[config.cell](config).state_size]
+    """The names of the state's H-wide arrays, its first ones: ("h",) or ("h", "c")."""
+    return ("h", "c")[:CELLS[config.cell](config).state_widths.count(1)]
 
 
 def value_kinds(config):

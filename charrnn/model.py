@@ -3,9 +3,10 @@
 Parameters live in one flat dict of arrays; gradients and optimizer state use the same keys:
 
     "embed"      (V, E)      only when embedding_size > 0
-    "rnn.L.Wx"   (D, G·H)    D = V (one-hot), E (embedding) or H (layers above the first)
-    "rnn.L.Wh"   (H, G·H)
-    "rnn.L.b"    (G·H,)
+    "rnn.L.Wx"   (D, G·H)    D = V (one-hot), E (embedding) or H (layers above the first);
+                             a window-2 QRNN's is (D, 2·G·H), its next step's share beside
+    "rnn.L.Wh"   (H, G·H)    only for the cells that step (rnn, lstm, gru)
+    "rnn.L.b"    (G·H,)      on Wx's first G·H columns
     "rnn.L.peep" (P, H)      only for a peephole LSTM
     "head.W"     (H, V)
     "head.b"     (V,)
@@ -14,17 +15,22 @@ Shapes: N batch, T seq_length, V vocab, E embedding, H hidden, G gates. Ids and 
 are batch-major (N, T) at the interface; inside, arrays are time-major (T, N, ·) so each
 step reads one contiguous (N, ·) slice.
 
+A layer's window starts from its input projection, one product; a cell that steps runs it step
+by step (h_{t-1}·Wh waits for the last), a cell that scans (qrnn, mingru) in one elementwise scan.
+
 `forward` (behind training and every forward-only use in inference.py) takes an optional
 `hook(layer, state, cache) -> state`, called after every step of every layer with the step's
 new state (fresh arrays, which a clamp may change in place: hooks.py) and its cache (whose
 `gates` hold the activated gates: what a recorder reads). The layer above and the next step
-see the state the hook returns.
+see the state the hook returns. With a hook, a scanning layer steps too (its step is its scan
+over one step), so that the hook sees, and may change, every step; that is forward only.
 
 The training objective, for a window, is the cross-entropy summed over the T steps and
 averaged over the N streams, as min-char-rnn sums over its window; `loss` is reported
 per character (nats/char), so grads = ∂(T·loss)/∂params.
 """
 
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
@@ -58,9 +64,9 @@ def init_params(config, vocab_size, rng):
 
 
 def init_state(config, batch_size):
-    """Zero state: one tuple per layer, (h,) or (h, c), each (N, H)."""
-    size = CELLS[config.cell](config).state_size
-    return [tuple(np.zeros((batch_size, config.hidden_size), config.dtype) for _ in range(size))
+    """Zero state: one tuple per layer, (h,) or (h, c), each (N, H); a window-2 QRNN's (h, c, p), p (N, 3H)."""
+    widths = CELLS[config.cell](config).state_widths
+    return [tuple(np.zeros((batch_size, width * config.hidden_size), config.dtype) for width in widths)
             for _ in range(config.num_layers)]
 
 
@@ -73,7 +79,8 @@ def backward_params(params, layer):
     """layer_params plus "Wh_T": each backward step multiplies by Wh's transpose, and BLAS
     does that up to 25% faster from a contiguous copy, made here once per window."""
     lp = layer_params(params, layer)
-    lp["Wh_T"] = np.ascontiguousarray(lp["Wh"].T)
+    if "Wh" in lp:  # a scanning cell has none
+        lp["Wh_T"] = np.ascontiguousarray(lp["Wh"].T)
     return lp
 
 
@@ -91,12 +98,26 @@ def dropout_masks(config, shape, rng):
             for _ in range(config.num_layers)]
 
 
+def input_table(lp):
+    """Wx + b, b on the columns it covers (see project): a one-hot input's projections (V, C)."""
+    table = lp["Wx"].copy()
+    table[:, :lp["b"].size] += lp["b"]
+    return table
+
+
+def project(x, lp):
+    """x @ Wx + b, (M, D) → (M, C), for a window's T·N rows or a step's N; b covers Wx's first
+    b.size columns: all of them, but a window-2 QRNN's next-step share (cells/qrnn.py)."""
+    xw = x @ lp["Wx"]
+    xw[:, :lp["b"].size] += lp["b"]
+    return xw
+
+
 def _input_projection(params, lp, layer, x, ids):
     """xw = x @ Wx + b for every step at once; layer 0 with one-hot input is a row lookup."""
     if layer == 0 and "embed" not in params:
-        return (lp["Wx"] + lp["b"])[ids]  # (T, N, G·H): bias added to V rows, not T·N
-    xw = x.reshape(-1, x.shape[2]) @ lp["Wx"]  # one (T·N, D) product: a 3-D x makes NumPy loop over T
-    xw += lp["b"]
+        return input_table(lp)[ids]  # (T, N, C): bias added to V rows, not T·N
+    xw = project(x.reshape(-1, x.shape[2]), lp)  # one (T·N, D) product: a 3-D x makes NumPy loop over T
     return xw.reshape(x.shape[:2] + (-1,))
 
 
@@ -114,26 +135,35 @@ def scatter_rows(ids, rows, num_rows):
     return out
 
 
+def _steps(cell, xw, layer_state, lp, hook, keep_caches):
+    """A layer's window one step at a time: (out (T, N, H), final state, the steps' caches)."""
+    out = np.empty((len(xw),) + layer_state[0].shape, xw.dtype)  # (T, N, H)
+    layer_caches = []
+    for t in range(len(xw)):
+        layer_state, cache = cell.step_forward(xw[t], layer_state, lp)
+        if hook is not None:
+            layer_state = hook(layer_state, cache)
+        out[t] = layer_state[0]
+        if keep_caches:
+            layer_caches.append(cache)
+    return out, layer_state, layer_caches
+
+
 @np.errstate(over="ignore")  # exp(−a) → inf is how the cells' σ reaches 0
 def forward(params, config, ids, state, masks, keep_caches, hook=None):
     """Run the stack over time-major ids (T, N); returns top-layer outputs, states, caches."""
     cell = build_cell(config)
-    T = ids.shape[0]
+    scans = cell.scans and hook is None  # a hook sees every step: a scanning cell steps for it, forward only
     x = params["embed"][ids] if "embed" in params else None  # (T, N, E)
     inputs, caches, final_state = [], [], []
     for layer in range(config.num_layers):
         lp = layer_params(params, layer)
-        xw = _input_projection(params, lp, layer, x, ids)  # (T, N, G·H)
-        layer_state = state[layer]
-        out = np.empty((T,) + layer_state[0].shape, xw.dtype)  # (T, N, H)
-        layer_caches = []
-        for t in range(T):
-            layer_state, cache = cell.step_forward(xw[t], layer_state, lp)
-            if hook is not None:
-                layer_state = hook(layer, layer_state, cache)
-            out[t] = layer_state[0]
-            if keep_caches:
-                layer_caches.append(cache)
+        xw = _input_projection(params, lp, layer, x, ids)  # (T, N, C)
+        if scans:
+            out, layer_state, layer_caches = cell.scan_forward(xw, state[layer], lp)
+        else:
+            out, layer_state, layer_caches = _steps(cell, xw, state[layer], lp,
+                                                    None if hook is None else partial(hook, layer), keep_caches)
         inputs.append(x)
         caches.append((xw, layer_caches) if keep_caches else None)
         final_state.append(layer_state)
@@ -184,13 +214,17 @@ def _layer_backward(cell, lp, dout, xw, caches, dstate):
 def _layer_grads(cell, lp, dout, layer_input, cache, state, ids):
     """All gradients of one layer; returns (grads, d(layer input) or None, d(initial state))."""
     zero = tuple(np.zeros_like(s) for s in state)  # truncated BPTT: no gradient from the future
-    dpre, dstate, grads = _layer_backward(cell, lp, dout, *cache, zero)
-    dpre2d = dpre.reshape(-1, dpre.shape[2])  # (T·N, G·H)
+    if cell.scans:  # cache: (xw, the scan's cache); dout becomes the scan's to overwrite
+        dpre, dstate, grads = cell.scan_backward(dout, zero, cache[1], lp)
+    else:
+        dpre, dstate, grads = _layer_backward(cell, lp, dout, *cache, zero)
+    dpre2d = dpre.reshape(-1, dpre.shape[2])  # (T·N, C)
+    biased = lp["b"].size  # the columns b covers
     if layer_input is None:  # one-hot input: scatter-add rows instead of a matmul with one-hot vectors
         grads["Wx"] = scatter_rows(ids.ravel(), dpre2d, len(lp["Wx"]))
-        grads["b"] = grads["Wx"].sum(axis=0)  # one-hot rows sum to 1: Σ_t dpre_t = Σ_v dWx_v, V rows, not T·N
+        grads["b"] = grads["Wx"][:, :biased].sum(axis=0)  # one-hot rows sum to 1: Σ_t dpre_t = Σ_v dWx_v
         return grads, None, dstate
-    grads["b"] = dpre2d.sum(axis=0)
+    grads["b"] = dpre2d[:, :biased].sum(axis=0)
     grads["Wx"] = layer_input.reshape(-1, layer_input.shape[2]).T @ dpre2d
     return grads, (dpre2d @ lp["Wx"].T).reshape(layer_input.shape), dstate
 

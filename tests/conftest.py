@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 import charrnn.cells.layernorm_kernels  # noqa: F401  compiled (first run) or loaded once, before any test counts stderr lines
+import charrnn.cells.scan_kernels  # noqa: F401  likewise
 from browser import browser, node  # noqa: F401  fixtures for tests that run Node or Chromium
 from charrnn.cli import cli
 from charrnn.config import make_config
@@ -27,6 +28,11 @@ VARIANTS = {  # every cell and LSTM variant `charrnn train` can make
     "lstm-peephole-coupled": dict(cell="lstm", peephole=True, coupled_gates=True),
     "lstm-layernorm": dict(cell="lstm", layer_norm=True),
     "gru": dict(cell="gru"),
+}
+SCANNING = {  # the cells whose layers scan a window (tests/test_scan.py); generation, export and inspect come next
+    "qrnn-1": dict(cell="qrnn", qrnn_window=1),
+    "qrnn-2": dict(cell="qrnn", qrnn_window=2),
+    "mingru": dict(cell="mingru"),
 }
 
 

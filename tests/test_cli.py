@@ -105,7 +105,8 @@ def bad_files(tmp_path):
     files = {"empty.txt": b"", "short.txt": b"abcdef", "nosplit.txt": b"a" * 18,
              "bad.txt": b"abc" * 100 + b"\xff" + b"abc" * 100, "bin.dat": b"abc\0def" * 100,
              "bad.yaml": b"hidden_size: 12\nseq_length: [1,\n", "unknown.yaml": b"hidden_sise: 12\n",
-             "type.yaml": b"hidden_size: big\n", "nan.yaml": b"dropout: .nan\n", "null.yaml": b"cell: null\n"}
+             "type.yaml": b"hidden_size: big\n", "nan.yaml": b"dropout: .nan\n", "null.yaml": b"cell: null\n",
+             "window.yaml": b"cell: qrnn\nqrnn_window: 1.5\n"}
     for name, content in files.items():
         (tmp_path / name).write_bytes(content)
     (tmp_path / "emptydir").mkdir()
@@ -142,7 +143,14 @@ BAD_INPUTS = [  # (name, argv with {placeholders}, expected message fragment)
     ("learning_rate", [*TRAIN, "--learning-rate", "0"], "learning_rate' must be > 0"),
     ("dropout", [*TRAIN, "--dropout", "1"], "dropout' must be in [0, 1)"),
     ("val_fraction", [*TRAIN, "--val-fraction", "1.5"], "val_fraction' must be between 0 and 1"),
-    ("unknown cell", [*TRAIN, "--cell", "transformer"], "must be one of: gru, lstm, rnn"),
+    ("unknown cell", [*TRAIN, "--cell", "transformer"], "must be one of: gru, lstm, mingru, qrnn, rnn"),
+    ("qrnn window", [*TRAIN, "--cell", "qrnn", "--qrnn-window", "3"], "'qrnn_window' must be 1 or 2, got 3"),
+    ("qrnn window zero", [*TRAIN, "--cell", "qrnn", "--qrnn-window", "0"], "'qrnn_window' must be 1 or 2, got 0"),
+    ("qrnn window not a number", [*TRAIN, "--qrnn-window", "two"], "'two' is not a valid integer"),
+    ("qrnn window in yaml", [*TRAIN, "--config", "window.yaml"], "'qrnn_window' must be int, got float 1.5"),
+    ("layer norm on a qrnn", [*TRAIN, "--cell", "qrnn", "--layer-norm"], "layer_norm covers the plain LSTM"),
+    ("numba float64 mingru", [*TRAIN, "--cell", "mingru", "--kernels", "numba", "--dtype", "float64"],
+     "--kernels numba covers float32 rnn, lstm, gru, qrnn and mingru"),
     ("unknown optimizer", [*TRAIN, "--optimizer", "sgd"], "must be one of: adagrad, adam, rmsprop"),
     ("layer norm on a gru", [*TRAIN, "--cell", "gru", "--layer-norm"], "layer_norm covers the plain LSTM"),
     ("layer norm with peepholes", [*TRAIN, "--layer-norm", "--peephole"], "layer_norm covers the plain LSTM"),

@@ -72,7 +72,7 @@ def test_training_steps_equal_min_char_rnn(mcr):
         np.testing.assert_allclose(ours, theirs, atol=1e-10, rtol=0)
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "qrnn", "mingru"])
 def test_batch_is_mean_of_single_windows(cell):
     """A batch of B windows: loss and gradients are the means of the B windows run one at a time."""
     config = tiny_config(cell=cell, dtype="float64", num_layers=2)

@@ -1,5 +1,5 @@
 """What the cells share: one-exp activations, gate blocks, weight initialisation, the Cell
-interface and the cache of the cells whose only state is h."""
+interface, the cache of the cells whose only state is h, and a scanning cell's step."""
 
 from typing import Callable, NamedTuple
 
@@ -62,12 +62,39 @@ def fused_params(input_size, hidden_size, rng, config, gates):
 class Cell(NamedTuple):
     init_params: Callable
     step_forward: Callable
-    step_backward: Callable
-    state_size: int
+    step_backward: Callable  # None for a scanning cell: its gradients come from scan_backward
+    state_widths: tuple  # each state array's width in units of H: (1,) for (h,), (1, 1) for (h, c)
     rec_blocks: tuple
     gate_names: tuple = ()  # what cache.gates holds after step_forward, one (N, H) block each, in order
+    scan_forward: Callable = None  # a whole window at once, for the cells whose gates read only the input
+    scan_backward: Callable = None
+
+    @property
+    def state_size(self):
+        return len(self.state_widths)
+
+    @property
+    def scans(self):
+        """Whether the model runs a window of this cell as one scan rather than step by step."""
+        return self.scan_forward is not None
 
 
 class GateCache(NamedTuple):  # the vanilla RNN and the GRU
     gates: np.ndarray  # (N, G·H) the step's activations (RNN: h; GRU: z, r, n)
     rec_in: tuple  # the (N, H) inputs of the Wh blocks: RNN (h_prev,); GRU (h_prev, r⊙h_prev)
+
+
+class ScanCache(NamedTuple):  # a scanning cell's window (QRNN, minGRU)
+    gates: np.ndarray  # (T, N, C) the window's buffer: activated gates in its first G·H columns
+    start: np.ndarray  # (N, H) the recurrence's initial value (QRNN: C_0; minGRU: h_0)
+    states: np.ndarray  # (T, N, H) its value after every step (QRNN: C_t; minGRU: h_t)
+
+
+def scan_step(scan_forward):
+    """A scanning cell's step_forward: its scan over a window of one step, so that a character
+    generated, or stepped for a hook, computes exactly as it does inside a window.
+    xw (N, C) → (next state, cache whose `gates` is xw)."""
+    def step_forward(xw, state, params):
+        _, next_state, cache = scan_forward(xw[None], state, params)
+        return next_state, cache._replace(gates=xw)
+    return step_forward

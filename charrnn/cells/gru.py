@@ -64,4 +64,5 @@ def gru_cell(config):
     Shapes: Wx (D, 3H), Wh (H, 3H), b (3H,). PyTorch's GRU differs: it applies r after
     the matmul and uses h_t = z⊙h_{t-1} + (1 − z)⊙n.
     """
-    return Cell(partial(fused_params, config=config, gates=3), gru_forward, gru_backward, 1, ((0, 2), (2, 3)), ("z", "r", "n"))
+    return Cell(partial(fused_params, config=config, gates=3), gru_forward, gru_backward, (1,), ((0, 2), (2, 3)),
+                ("z", "r", "n"))

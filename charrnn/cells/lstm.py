@@ -125,7 +125,7 @@ def lstm_cell(config):
     """
     names = ("f", "o", "g") if config.coupled_gates else ("i", "f", "o", "g")
     if config.layer_norm:
-        return Cell(partial(lstm_init, config=config), ln_lstm_forward, ln_lstm_backward, 2, ((0, 4),), names)
+        return Cell(partial(lstm_init, config=config), ln_lstm_forward, ln_lstm_backward, (1, 1), ((0, 4),), names)
     variant = dict(peephole=config.peephole, coupled=config.coupled_gates)
     return Cell(partial(lstm_init, config=config), partial(lstm_forward, **variant),
-                partial(lstm_backward, **variant), 2, ((0, len(names)),), names)
+                partial(lstm_backward, **variant), (1, 1), ((0, len(names)),), names)

@@ -29,4 +29,4 @@ def rnn_backward(dnext_state, cache, params):
 def rnn_cell(config):
     """Elman's tanh RNN, char-rnn's `rnn`: one block, Wx (D, H), Wh (H, H), b (H,); the buffer
     holds h itself, so the cell names no gates."""
-    return Cell(partial(fused_params, config=config, gates=1), rnn_forward, rnn_backward, 1, ((0, 1),))
+    return Cell(partial(fused_params, config=config, gates=1), rnn_forward, rnn_backward, (1,), ((0, 1),))
