@@ -3,7 +3,7 @@ the `charrnn export onnx` graph (T = 1 calls carrying the state) and the `charrn
 sampler under Node, for a few model sizes with random weights (speed does not depend on them).
 
 Each sampler draws from the full distribution at temperature 1: charrnn through sample.Sampler,
-as `charrnn sample` does; onnxruntime's loop through the same sample.distribution and draw;
+as `charrnn sample` does; onnxruntime's loop through the same choose.choose;
 Node as `node sampler.mjs --n N` (its startup is removed by timing two lengths and dividing the
 extra characters by the extra seconds). Figures are the best of --repeats runs.
 """
@@ -62,14 +62,13 @@ def charrnn_rate(config, params, chars, repeats):
     from charrnn.sample import SampleOptions, Sampler
 
     load_kernels(config)
-    return best_rate(lambda n: b"".join(Sampler(params, config, VOCAB, "T", SampleOptions(n=n, echo_seed=False),
-                                                np.random.default_rng(0))), chars, repeats)
+    return best_rate(lambda n: b"".join(Sampler(params, config, VOCAB, "T", SampleOptions(n=n, echo_seed=False), 0)), chars, repeats)
 
 
 def onnx_rate(onnx_path, chars, repeats):
     import onnxruntime as ort
 
-    from charrnn.sample import SampleOptions, distribution, draw
+    from charrnn.choose import SampleOptions, choose, log_softmax
 
     session, options, rng = ort.InferenceSession(str(onnx_path)), SampleOptions(), np.random.default_rng(0)
     zeros = {i.name: np.zeros((1, i.shape[1]), np.float32) for i in session.get_inputs()[1:]}
@@ -79,7 +78,7 @@ def onnx_rate(onnx_path, chars, repeats):
         for _ in range(n):
             logits, *final = session.run(None, {"ids": ids, **state})
             state = dict(zip(state, final))
-            ids = draw(distribution(logits[0], options)[0], rng)[None]
+            ids = choose(log_softmax(logits[0]), options, rng.random((1, 1)))[None]
     return best_rate(run, chars, repeats)
 
 

@@ -16,22 +16,17 @@ import tempfile
 import time
 
 
-from charrnn.serve.backend import load
-from charrnn.serve.engine import Engine, Job
-from charrnn.serve.jobs import generator, sampling
-from charrnn.serve.streams import Choice
+import charrnn
+from charrnn.serve.engine import Engine
+from charrnn.serve.jobs import new_job, sampling
 from workload import serving_checkpoint
 
 
-def streams_at_once(backend, count, chars, threads):
+def streams_at_once(model, count, chars, threads):
     """Run `count` streams together to their end: (wall seconds, CPU seconds of this process)."""
-    engine = Engine(backend, max_streams=count, max_waiting=count, threads=threads)
+    engine = Engine(model, max_streams=count, max_waiting=count, threads=threads)
     engine.start()
-    jobs = []
-    for seed in range(count):
-        job = Job(["ROMEO:"], [], time.monotonic() + 3600)
-        job.choices = [Choice(0, job, sampling(0.8), generator(seed, 0), chars, pieces=backend.pieces)]
-        jobs.append(job)
+    jobs = [new_job(model, 3600, ["ROMEO:"], [sampling(0.8)], seed, chars) for seed in range(count)]
     wall, cpu = time.perf_counter(), time.process_time()
     for job in jobs:
         engine.submit(job)
@@ -50,8 +45,8 @@ def main():
                         "more (the server's default)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        backend = load(serving_checkpoint(tmp))
-        rows = [(count, *streams_at_once(backend, count, args.chars, args.threads))
+        model = charrnn.load(serving_checkpoint(tmp))
+        rows = [(count, *streams_at_once(model, count, args.chars, args.threads))
                 for count in map(int, args.streams.split(","))]
     alone_wall, alone_cpu = args.chars / rows[0][1], args.chars / rows[0][2]
     print("| streams | chars/s, wall (x one stream) | chars per CPU-second (x one stream) |")

@@ -17,15 +17,16 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 
-from charrnn.inference import primed_state
-from charrnn.serve.backend import load
+import charrnn
+from charrnn.inference import make_stepper
+from charrnn.model import init_state
 from workload import serving_checkpoint
 
 
-def step_time(backend, streams, steps):
+def step_time(model, streams, steps):
     """Median wall-clock seconds per step over three runs of `steps` steps of `streams` streams."""
-    stepper, ids = backend.stepper(), np.zeros(streams, np.int64)
-    state = primed_state(backend.params, backend.config, [0], streams)
+    stepper, ids = make_stepper(model.params, model.config), np.zeros(streams, np.int64)
+    state = init_state(model.config, streams)
     for _ in range(20):  # warm-up: caches, BLAS buffers
         _, state = stepper(ids, state)
     runs = []
@@ -44,11 +45,11 @@ def main():
     args = parser.parse_args()
     counts = [int(c) for c in args.streams.split(",")]
     with tempfile.TemporaryDirectory() as tmp, np.errstate(over="ignore"):
-        backend = load(serving_checkpoint(tmp))
+        model = charrnn.load(serving_checkpoint(tmp))
         times = {}
         for threads in (1, 2):
             with threadpool_limits(threads, "blas"):
-                times[threads] = [step_time(backend, count, args.steps) for count in counts]
+                times[threads] = [step_time(model, count, args.steps) for count in counts]
     print("| streams | 1 BLAS thread | 2 BLAS threads |")
     print("|---:|---:|---:|")
     for i, count in enumerate(counts):

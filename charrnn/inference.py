@@ -13,7 +13,7 @@ import numpy as np
 from .cells import build_cell, column_step
 from .choose import log_softmax
 from .errors import CharrnnError
-from .model import forward, head_logits, init_state, layer_params
+from .model import forward, head_logits, init_state, input_table, layer_params, project
 from .streams import Prompt
 
 
@@ -73,7 +73,7 @@ def make_stepper(params, config):
     cell = build_cell(config)
     layers = [layer_params(params, layer) for layer in range(config.num_layers)]
     embed, head_W, head_b = params.get("embed"), params["head.W"], params["head.b"]
-    first_table = None if embed is not None else layers[0]["Wx"] + layers[0]["b"]  # (V, G·H)
+    first_table = None if embed is not None else input_table(layers[0])  # (V, G·H)
     lstm_columns = column_step(config)
 
     @cache
@@ -88,7 +88,7 @@ def make_stepper(params, config):
         next_state = []
         x = None if embed is None else embed[ids]  # (N, E)
         for layer, lp in enumerate(layers):
-            xw = first_table[ids] if x is None else x @ lp["Wx"] + lp["b"]  # (N, G·H)
+            xw = first_table[ids] if x is None else project(x, lp)  # (N, G·H)
             layer_state, cache = cell.step_forward(xw, state[layer], lp)
             if hook is not None:
                 layer_state = hook(layer, layer_state, cache)
