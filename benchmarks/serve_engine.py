@@ -26,7 +26,7 @@ def streams_at_once(model, count, chars, threads):
     """Run `count` streams together to their end: (wall seconds, CPU seconds of this process)."""
     engine = Engine(model, max_streams=count, max_waiting=count, threads=threads)
     engine.start()
-    jobs = [new_job(model, 3600, ["ROMEO:"], [sampling(0.8)], seed, chars) for seed in range(count)]
+    jobs = [new_job(model.vocab, 3600, ["ROMEO:"], [sampling(0.8)], seed, chars) for seed in range(count)]
     wall, cpu = time.perf_counter(), time.process_time()
     for job in jobs:
         engine.submit(job)

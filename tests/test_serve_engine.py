@@ -7,6 +7,7 @@ import os
 import socket
 import threading
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -21,10 +22,11 @@ from charrnn.model import init_state  # noqa: E402
 from charrnn.serve.backend import load  # noqa: E402
 from charrnn.serve.choices import Choice  # noqa: E402
 from charrnn.serve.engine import FLUSH_STEPS, Engine  # noqa: E402
-from charrnn.serve.jobs import Job, pause, sampling, submit  # noqa: E402
+from charrnn.serve.jobs import Job, sampling, start  # noqa: E402
 from charrnn.serve.priming import Prompts  # noqa: E402
 from charrnn.serve.server import bind  # noqa: E402
 from charrnn.serve.threads import SPLIT, BlasThreads  # noqa: E402
+from charrnn.serve.validate import Limits  # noqa: E402
 from charrnn.streams import SLICE  # noqa: E402
 
 ENDLESS = 10**6  # steps: a block this long would not end within the test
@@ -156,15 +158,15 @@ def test_a_short_prompt_is_not_held_behind_a_long_one(backend, engine):
 def test_a_streams_pause_ends_when_its_job_does(backend, engine):
     """The 30 ms pause between a stream's events ends at once when its request is done, so the
     last event and [DONE] (and the client's next request) do not wait it out."""
-    async def pause_until_done():
-        short = job(backend, 5)
-        await submit(engine, short)
+    async def stream_until_done():
+        service = SimpleNamespace(engine=engine, backend=backend, limits=Limits())
+        short = await start(service, None, ["A"], [sampling(1.0)], 0, 5, coalesce=60)
         started = time.monotonic()
-        await pause(short, 60)
-        return short.done, time.monotonic() - started
+        parts = [part async for part in short]
+        return short.done, parts[-1][4], time.monotonic() - started
 
-    done, waited = asyncio.run(pause_until_done())
-    assert done and waited < 30
+    done, finish, waited = asyncio.run(stream_until_done())
+    assert done and finish == "length" and waited < 30
 
 
 def test_a_prompt_read_in_slices_reaches_the_state_read_in_one_go(backend):

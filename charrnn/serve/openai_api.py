@@ -12,7 +12,8 @@ import uuid
 
 from starlette.responses import JSONResponse, StreamingResponse
 
-from .jobs import finished, new_job, next_wake, pause, sampling, submit
+from .errors import ApiError
+from .jobs import sampling, start
 from .validate import parse_completion, read_json
 
 COALESCE = 0.03  # seconds: one event per choice at most this often (20-50 ms keeps a page smooth)
@@ -35,33 +36,35 @@ def model_card(backend):
 async def completions(request):
     service = request.app.state.service
     req = parse_completion(await read_json(request), service.limits, service.backend)
-    options = sampling(req.temperature, req.top_k, req.top_p, **req.repetition)
-    job = new_job(service.backend.model, service.limits.time_limit, req.prompts, [options] * req.n, req.seed,
-                  req.max_tokens, req.stop, req.logprobs)
-    job.prompt_tokens = req.prompt_tokens
+    options = [sampling(req.temperature, req.top_k, req.top_p, **req.repetition)] * req.n
+    job = await start(service, request, req.prompts, options, req.seed, req.max_tokens, req.stop, req.logprobs,
+                      coalesce=COALESCE if req.stream else None)
     head = {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
             "model": service.backend.model_id}
-    if req.max_tokens == 0:  # nothing to generate (echo still echoes)
-        for choice in job.choices:
-            choice.finish("length")
-    else:
-        await submit(service.engine, job)
     if req.stream:
         return StreamingResponse(events(job, req, head), media_type="text/event-stream",
                                  headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
-    await finished(job, request)
-    return JSONResponse(dict(head, choices=[whole_choice(c, req) for c in job.choices], usage=usage(job)))
+    return JSONResponse(dict(head, choices=await whole_choices(job, req), usage=usage(job, req)))
 
 
 def prompt_of(choice, req):
     return req.prompts[choice.index // req.n]
 
 
-def whole_choice(choice, req):
-    prefix = prompt_of(choice, req) if req.echo else ""
-    _, text, entries = choice.drain() or (0, "", [])
-    return {"index": choice.index, "text": prefix + text, "finish_reason": choice.finish_reason,
-            "logprobs": logprobs(entries, len(prefix)) if req.logprobs is not None else None}
+async def whole_choices(job, req):
+    """Each choice whole, once the job is done: its text (after the prompt, with echo) and logprobs."""
+    texts, entries = {}, {}
+    async for choice, _, text, released, _ in job:
+        texts[choice.index] = texts.get(choice.index, "") + text
+        entries[choice.index] = entries.get(choice.index, []) + released
+    replies = []
+    for choice in job.choices:
+        prefix = prompt_of(choice, req) if req.echo else ""
+        replies.append({"index": choice.index, "text": prefix + texts.get(choice.index, ""),
+                        "finish_reason": choice.finish_reason,
+                        "logprobs": logprobs(entries.get(choice.index, []), len(prefix)) if req.logprobs is not None
+                        else None})
+    return replies
 
 
 def logprobs(entries, offset):
@@ -74,10 +77,10 @@ def logprobs(entries, offset):
             "top_logprobs": [e[2] for e in entries], "text_offset": offsets}
 
 
-def usage(job):
+def usage(job, req):
     completion = sum(c.chars for c in job.choices)
-    return {"prompt_tokens": job.prompt_tokens, "completion_tokens": completion,
-            "total_tokens": job.prompt_tokens + completion}
+    return {"prompt_tokens": req.prompt_tokens, "completion_tokens": completion,
+            "total_tokens": req.prompt_tokens + completion}
 
 
 def sse(data):
@@ -93,27 +96,10 @@ async def events(job, req, head):
         if req.echo:
             for choice in job.choices:
                 yield chunk(choice, prompt_of(choice, req))
-        sent = set()
-        while True:
-            if not job.done:
-                await next_wake(job)
-            for choice in job.choices:
-                done, part = choice.done, choice.drain()  # done first: text released before it is in part
-                if part:
-                    offset, text, entries = part
-                    yield chunk(choice, text, entries, offset + (len(prompt_of(choice, req)) if req.echo else 0))
-                if done and choice.index not in sent:
-                    sent.add(choice.index)
-                    yield chunk(choice, "", finish=choice.finish_reason)
-            if job.error:
-                yield sse(job.error.body)
-                break
-            if len(sent) == len(job.choices):
-                if req.include_usage:
-                    yield sse(dict(head, choices=[], usage=usage(job)))
-                break
-            await pause(job, COALESCE)
-        yield "data: [DONE]\n\n"
-    finally:
-        if not job.done:
-            job.cancel()
+        async for choice, offset, text, entries, finish in job:
+            yield chunk(choice, text, entries, offset + (len(prompt_of(choice, req)) if req.echo else 0), finish)
+        if req.include_usage:
+            yield sse(dict(head, choices=[], usage=usage(job, req)))
+    except ApiError as error:  # the job failed mid-stream (the server is shutting down)
+        yield sse(error.body)
+    yield "data: [DONE]\n\n"

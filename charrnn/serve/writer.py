@@ -20,7 +20,7 @@ from urllib.parse import unquote_plus
 from starlette.responses import JSONResponse
 
 from .errors import ApiError
-from .jobs import finished, new_job, sampling, submit
+from .jobs import sampling, start
 
 MAX_N, MAX_CHARS, ATTEMPTS = 10, 140, 3
 TEMPERATURES = (0.5, 0.6, 0.7, 0.8, 0.9)
@@ -69,10 +69,9 @@ async def _generate(request):
 
 async def _sentences(request, service, start_text, count):
     options = [sampling(random.choice(TEMPERATURES)) for _ in range(count)]
-    job = new_job(service.backend.model, service.limits.time_limit, [start_text], options, None, MAX_CHARS,
-                  end=SentenceEnd())
-    await submit(service.engine, job)
-    await finished(job, request)
+    job = await start(service, request, [start_text], options, None, MAX_CHARS, end=SentenceEnd())
+    async for _ in job:  # until it is done
+        pass
     return [choice.text for choice in job.choices]
 
 
