@@ -51,7 +51,7 @@ def score_page(model, name, symbols, scores, edges, result, figures):
     report = [page.table("ranks of the true character", result["buckets"], ("ranks", "count", "share")),
               page.table("worst-predicted spans", result["worst"], ("start", "end", "nats_per_char", "text"))]
     return page.page(page.score_data(f"charrnn inspect score: {name}", symbols, scores,
-                                     tables.symbol_strings(model.vocab), edges, report, notes))
+                                     model.vocab.strings, edges, report, notes))
 
 
 def units(model, out, name, text, fmt, colour, chosen=(), top=None, by="variance", kinds=("h", "c")):

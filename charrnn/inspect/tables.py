@@ -13,11 +13,6 @@ import tempfile
 import numpy as np
 
 
-def symbol_strings(vocab):
-    """Each id's character as a one-character str (U+FFFD for a byte that is no UTF-8 alone)."""
-    return [vocab.decode(np.array([i])) for i in range(vocab.size)]
-
-
 def tsv_field(text):
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
@@ -59,7 +54,7 @@ class ScoreWriter:
     rows arrive in order, and the streams tile the text in order), and `finish` joins them."""
 
     def __init__(self, out, vocab, fmt, k):
-        strings = symbol_strings(vocab)
+        strings = vocab.strings
         self.chars = np.array([json.dumps(s) if fmt == "jsonl" else tsv_field(s) for s in strings], object)
         self.out, self.fmt, self.formatter = out, fmt, score_formatter(k, fmt)
         self.spool = tempfile.TemporaryDirectory(prefix="charrnn-inspect-")
