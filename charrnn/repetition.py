@@ -78,11 +78,6 @@ def controls_on(options):
     return options.repetition_penalty != 1 or bool(options.no_repeat_ngram)
 
 
-def history_for(options, seed_ids, streams):
-    """The History the repetition controls of `options` need, or None when neither is on."""
-    return History(seed_ids, streams, options.repetition_window) if controls_on(options) else None
-
-
 def controlled_logits(logits, history, options, streams):
     """The logits (K, V) of the first `streams` streams after the penalty and the n-gram ban
     that `options` (repetition_penalty, repetition_window, no_repeat_ngram) ask for, as float64;
