@@ -173,12 +173,10 @@ class Streams:
 
     def join(self, streams, prompt):
         """Add `streams`, each continuing `prompt` (read: its last id is their first input)."""
-        ids, state = np.full(len(streams), prompt.ids[-1], np.int64), prompt.state
-        parts = [state] if self.state is None else [self.state, state]
-        repeats = [1, len(streams)] if self.state is not None else [len(streams)]
-        self.state = [tuple(np.concatenate([np.repeat(p[layer][k], r, axis=0) for p, r in zip(parts, repeats)])
-                            for k in range(len(state[layer]))) for layer in range(len(state))]
-        self.ids = np.concatenate([self.ids, ids])
+        added = [tuple(np.repeat(s, len(streams), axis=0) for s in layer) for layer in prompt.state]  # (K, H) each
+        self.state = added if self.state is None else [tuple(map(np.concatenate, zip(old, new)))
+                                                       for old, new in zip(self.state, added)]
+        self.ids = np.concatenate([self.ids, np.full(len(streams), prompt.ids[-1], np.int64)])
         for stream in streams:
             if controls_on(stream.options):
                 stream.history = History(prompt.ids, 1, stream.options.repetition_window)
@@ -208,8 +206,9 @@ class Streams:
         while steps < length:
             logits, self.state = self.step(self.ids, self.state, self.hook)  # (N, V)
             for (options, rows, streams), u in zip(self.groups, uniforms):
-                logp = log_softmax(logits[rows])  # (R, V)
-                ids, kept = self._choose(logp, logits[rows], options, streams, None if u is None else u[:, steps, None])
+                rows_logits = logits[rows]  # (R, V)
+                logp = log_softmax(rows_logits)
+                ids, kept = self._choose(logp, rows_logits, options, streams, None if u is None else u[:, steps, None])
                 self.ids[rows], chosen[rows, steps] = ids, kept
                 chosen_logp[rows, steps] = logp[np.arange(len(ids)), ids]
                 if every is not None:
