@@ -9,19 +9,22 @@ stranger can be rejected but never run code.
 """
 
 import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .atomic import replacing
+from .cells import CELLS
 from .config import make_config
 from .errors import CharrnnError
+from .metadata import check_meta
 from .model import init_params, init_state
 from .optim import OPTIMIZERS, model_weights
+from .sizes import weight_count
 from .vocab import Vocab
 
+UNPACK_RATIO = 100  # charrnn stores its arrays uncompressed (1:1); deflate reaches ~1000:1 on zeros
 FORMAT_VERSION = 2  # 2: grad_clip bounds the per-character gradient (1: the window's summed one)
 
 
@@ -63,13 +66,24 @@ def _read_npz(path):
             if f.read(4) != b"PK\x03\x04":
                 raise CharrnnError(f"{path} is not a charrnn checkpoint (not an .npz archive)")
         with np.load(path, allow_pickle=False) as npz:
+            unpacked = sum(info.file_size for info in npz.zip.infolist())
+            if unpacked > UNPACK_RATIO * path.stat().st_size + (1 << 20):
+                raise CharrnnError(f"{path} would unpack to {unpacked:,} bytes, far more than the file holds: "
+                                   "corrupt, or a zip bomb")
             return {name: npz[name] for name in npz.files}
+    except CharrnnError:
+        raise
     except ValueError as e:
         if "Object arrays" in str(e):
             raise CharrnnError(f"{path} holds object arrays, which charrnn refuses to unpickle") from None
-        raise CharrnnError(f"{path} is not a charrnn checkpoint ({e})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise CharrnnError(f"{path} is truncated or corrupt ({type(e).__name__}: {e})") from None
+        raise CharrnnError(f"{path} is not a charrnn checkpoint ({one_line(e)})") from None
+    except Exception as e:  # noqa: BLE001  damaged bytes reach zipfile's and NumPy's parsers, which raise whatever
+        # their code meets first: OSError, EOFError, BadZipFile, a .npy header's SyntaxError, struct.error...
+        raise CharrnnError(f"{path} is truncated or corrupt ({type(e).__name__}: {one_line(e)})") from None
+
+
+def one_line(error):
+    return " ".join(str(error).split())[:200]
 
 
 def _expect(arrays, name, like, path):
@@ -79,7 +93,20 @@ def _expect(arrays, name, like, path):
     if value.shape != like.shape or value.dtype != like.dtype:
         raise CharrnnError(f"{path}: array {name!r} is {value.dtype}{list(value.shape)}, "
                            f"expected {like.dtype}{list(like.shape)} for its config")
+    if not np.isfinite(value).all():  # training never saves one: it stops when weights go non-finite
+        raise CharrnnError(f"{path}: array {name!r} holds NaN or infinite values")
     return value
+
+
+def _no_larger_than_file(arrays, config, vocab, path):
+    """Refuse, before the template is allocated, a config whose arrays would be far larger than the
+    file's: a 1 KB file claiming hidden_size 10**6 would otherwise take all memory (weight_count is
+    at most 4 times the true count)."""
+    held = {kind: sum(v.size for k, v in arrays.items() if k.startswith(kind)) for kind in ("params/", "state/")}
+    state = config.num_layers * CELLS[config.cell](config).state_size * config.batch_size * config.hidden_size
+    if weight_count(config, vocab.size) > 4 * held["params/"] or state > held["state/"]:
+        raise CharrnnError(f"{path}: its arrays are far smaller than its config implies ({config.cell} "
+                           f"{config.num_layers}x{config.hidden_size}, vocab {vocab.size}, batch {config.batch_size})")
 
 
 def _upgraded(config, version):
@@ -95,14 +122,16 @@ def load_checkpoint(path):
     arrays = _read_npz(path)
     try:
         meta = json.loads(arrays.pop("meta").tobytes().decode())
+        check_meta(meta)
         version = meta["format_version"]
         if version > FORMAT_VERSION:
             raise CharrnnError(f"{path} was written by a newer charrnn (format {version}; this one reads "
                                f"{FORMAT_VERSION}); upgrade charrnn")
         config = make_config(_upgraded(meta["config"], version))
         vocab = Vocab.from_json(meta["vocab"])
-    except (KeyError, ValueError, TypeError, UnicodeDecodeError) as e:
-        raise CharrnnError(f"{path} has missing or invalid metadata ({type(e).__name__}: {e})") from None
+    except (KeyError, ValueError, TypeError, UnicodeDecodeError, RecursionError) as e:
+        raise CharrnnError(f"{path} has missing or invalid metadata ({type(e).__name__}: {one_line(e)})") from None
+    _no_larger_than_file(arrays, config, vocab, path)
     template = init_params(config, vocab.size, np.random.default_rng(0))
     params = {k: _expect(arrays, f"params/{k}", v, path) for k, v in template.items()}
     slot_names = OPTIMIZERS[config.optimizer].slots_for(config)

@@ -8,6 +8,8 @@ trivial for the CLI, which generates a flag for every field.
 
 import dataclasses
 import math
+import reprlib
+import sys
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -20,6 +22,7 @@ from .optim import OPTIMIZERS, SCHEDULES
 FRACTION = (lambda v: 0 < v < 1, "must be between 0 and 1 (exclusive)")
 POSITIVE = (lambda v: v > 0, "must be > 0")
 NON_NEGATIVE = (lambda v: v >= 0, "must be >= 0")
+UNICODE = (lambda v: not any("\ud800" <= c <= "\udfff" for c in v), "must be Unicode text, without a lone surrogate")
 
 
 def choice(names):
@@ -93,7 +96,7 @@ class Config:
     nfc: bool = setting(True, "NFC-normalise text so one visible character has one encoding")
     encoding_errors: str = setting("strict", "invalid UTF-8 is an error (strict) or U+FFFD (replace)",
                                    choice(["strict", "replace"]))
-    file_separator: str = setting("", "text placed between joined files")
+    file_separator: str = setting("", "text placed between joined files", UNICODE)
     include: str = setting("", "glob that files found in directories must match (e.g. '*.py'); empty = all")
     # --- optimisation ---
     batch_size: int = setting(32, "parallel streams per step; fills the CPU's matmul units", POSITIVE)
@@ -156,26 +159,36 @@ RESUMABLE = {"max_steps", "max_time", "eval_every", "checkpoint_every", "log_eve
              "divergence_factor", "patience"}
 
 
+SHORT = reprlib.Repr()
+SHORT.maxlevel, SHORT.maxlist, SHORT.maxdict, SHORT.maxstring, SHORT.maxother = 2, 4, 4, 60, 60
+
+
+def shown(value):
+    """A value in a message, cut short: a YAML alias bomb's whole repr would never end."""
+    return SHORT.repr(value)
+
+
 def _checked(name, value):
     if name not in FIELDS:
-        raise CharrnnError(f"unknown config key {name!r} (valid keys: {', '.join(FIELDS)})")
+        raise CharrnnError(f"unknown config key {shown(name)} (valid keys: {', '.join(FIELDS)})")
     kind, parse = FIELDS[name].type, FIELDS[name].metadata["parse"]
     if parse and isinstance(value, str):
         try:
             value = parse(value)
         except ValueError:
             raise CharrnnError(f"config key {name!r} must be a duration such as 90s, 10m or 1h, "
-                               f"got {value!r}") from None
+                               f"got {shown(value)}") from None
     ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value, ok = float(value), True
+        value, ok = float(value) if abs(value) <= sys.float_info.max else math.inf, True  # int 10**400: not finite
     if not ok:
-        raise CharrnnError(f"config key {name!r} must be {kind.__name__}, got {type(value).__name__} {value!r}")
+        raise CharrnnError(f"config key {name!r} must be {kind.__name__}, "
+                           f"got {type(value).__name__} {shown(value)}")
     if kind is float and not math.isfinite(value):
-        raise CharrnnError(f"config key {name!r} must be a finite number, got {value!r}")
+        raise CharrnnError(f"config key {name!r} must be a finite number, got {shown(value)}")
     check = FIELDS[name].metadata["check"]
     if check and not check[0](value):
-        raise CharrnnError(f"config key {name!r} {check[1]}, got {value!r}")
+        raise CharrnnError(f"config key {name!r} {check[1]}, got {shown(value)}")
     return value
 
 
@@ -211,6 +224,8 @@ def _config_text(path):
         return (PRESETS / f"{name}.yaml").read_text(encoding="utf-8")
     except OSError as e:
         raise CharrnnError(f"cannot read config {path}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise CharrnnError(f"config {path} is not UTF-8 text ({e.reason})") from None
 
 
 def load_yaml(path):

@@ -151,7 +151,7 @@ def _load_cached(ids_path, meta_path):
         vocab = Vocab.from_json(meta["vocab"])
         if os.path.getsize(ids_path) == meta["length"] * vocab.dtype.itemsize:
             return vocab, Tokens(path=ids_path, dtype=vocab.dtype)
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):  # a damaged cache is encoded afresh
         pass
     return None
 

@@ -24,7 +24,11 @@ MAX_CODEPOINT = 0x110000
 def normalise(text, lowercase, nfc):
     if nfc:
         text = unicodedata.normalize("NFC", text)
-    return text.lower() if lowercase else text
+    if lowercase:
+        text = text.lower()
+        if nfc:  # folding can undo NFC: "İ̧".lower() puts the dot above before the cedilla
+            text = unicodedata.normalize("NFC", text)
+    return text
 
 
 def codepoints(text):
@@ -32,10 +36,30 @@ def codepoints(text):
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
 
 
+def utf8(text):
+    """A str as UTF-8; a lone surrogate (which a JSON string or a Python str may hold) is one error."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise CharrnnError(f"text holds a lone surrogate {text[e.start]!r} at character {e.start}, which UTF-8 "
+                           "cannot encode") from None
+
+
 def smallest_dtype(vocab_size):
     for dtype in (np.uint8, np.uint16, np.uint32):
         if vocab_size <= np.iinfo(dtype).max + 1:
             return np.dtype(dtype)
+
+
+def _symbols(values, byte_mode):
+    """A JSON list of distinct symbols: bytes, or codepoints other than surrogates (which no text holds)."""
+    top = 256 if byte_mode else MAX_CODEPOINT
+    if not isinstance(values, list) or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < top
+                                               and (byte_mode or not 0xD800 <= v < 0xE000) for v in values):
+        raise ValueError(f"vocab symbols must be a list of {'bytes' if byte_mode else 'codepoints'}")
+    if len(set(values)) != len(values):
+        raise ValueError("vocab symbols must be distinct")
+    return values
 
 
 class Vocab:
@@ -100,8 +124,20 @@ class Vocab:
 
     @classmethod
     def from_json(cls, data):
-        return cls(data["symbols"], data["mode"] == "bytes", data["folded"], data["lowercase"], data["nfc"],
-                   data.get("rare_id"))
+        """The vocab that to_json wrote; ValueError for anything else (a checkpoint's or a cache's metadata)."""
+        if not isinstance(data, dict) or data.get("mode") not in ("text", "bytes"):
+            raise ValueError("vocab must be an object whose mode is text or bytes")
+        byte_mode = data["mode"] == "bytes"
+        symbols, folded = _symbols(data.get("symbols"), byte_mode), _symbols(data.get("folded"), byte_mode)
+        if set(symbols) & set(folded) or not symbols:
+            raise ValueError("vocab symbols must be distinct from the folded ones, and at least one")
+        if not all(isinstance(data.get(key), bool) for key in ("lowercase", "nfc")):
+            raise ValueError("vocab lowercase and nfc must be true or false")
+        rare_id = data.get("rare_id")
+        if rare_id is not None and not (folded and isinstance(rare_id, int) and not isinstance(rare_id, bool)
+                                        and 0 <= rare_id <= len(symbols)):
+            raise ValueError(f"vocab rare_id must be an id of the vocab, got {rare_id!r}")
+        return cls(symbols, byte_mode, folded, data["lowercase"], data["nfc"], rare_id)
 
     def __eq__(self, other):
         return isinstance(other, Vocab) and self.to_json() == other.to_json()
@@ -112,7 +148,7 @@ class Vocab:
         `errors` is what invalid UTF-8 in bytes becomes: an error (strict) or U+FFFD (replace).
         """
         if self.byte_mode:
-            return np.frombuffer(data if isinstance(data, bytes) else data.encode("utf-8"), np.uint8)
+            return np.frombuffer(data if isinstance(data, bytes) else utf8(data), np.uint8)
         try:
             text = data.decode("utf-8", errors) if isinstance(data, bytes) else data
         except UnicodeDecodeError as e:

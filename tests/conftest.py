@@ -6,12 +6,30 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 import charrnn.cells.layernorm_kernels  # noqa: F401  compiled (first run) or loaded once, before any test counts stderr lines
 import charrnn.cells.scan_kernels  # noqa: F401  likewise
 from browser import browser, node  # noqa: F401  fixtures for tests that run Node or Chromium
 from charrnn.cli import cli
 from charrnn.config import make_config
+
+# The property tests' one profile (docs/robustness.md): a fixed budget of examples, no deadline
+# and no health check that times anything (the suite must not depend on timing), the same
+# examples on every CI run, and failing examples remembered between local runs only.
+IN_CI = os.environ.get("CI") == "true"
+settings.register_profile(
+    "charrnn", max_examples=100, deadline=None, derandomize=IN_CI, print_blob=True,
+    database=None if IN_CI else DirectoryBasedExampleDatabase(Path(__file__).resolve().parents[1] / ".hypothesis"),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.register_profile("long", settings.get_profile("charrnn"), max_examples=1000)  # --hypothesis-profile=long
+settings.load_profile("charrnn")
+
+
+def examples(share):
+    """Settings for a property whose examples cost more: `share` of the profile's budget."""
+    return settings(max_examples=max(5, round(settings().max_examples * share)))
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tiny-shakespeare.txt"
 SHAKESPEARE_COPIES = [SHAKESPEARE, Path(__file__).resolve().parents[1] / "corpora" / "tiny-shakespeare.txt"]
