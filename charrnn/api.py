@@ -45,7 +45,14 @@ def load(path=None):
 
 
 def _as_bytes(text):
-    return text.encode("utf-8") if isinstance(text, str) else text
+    """str as UTF-8, bytes as they are; a str that is not Unicode text (a lone surrogate) is one CharrnnError."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise CharrnnError(f"the text is not valid Unicode: {text[e.start]!r} at {e.start} is half a surrogate "
+                           "pair") from None
 
 
 class Model:

@@ -18,7 +18,7 @@ from .finetune import start_run
 from .monitor import kept_for, watch_steps
 from .reporting import SILENT
 from .sources import is_glob
-from .training import SINGLE, new_run, out_of_patience, resumed_run, train
+from .training import SINGLE, check_resumable, new_run, out_of_patience, resumed_run, train
 
 RUN_FILES = ("latest.npz", "best.npz", "metrics.jsonl", "config.yaml")
 
@@ -112,6 +112,7 @@ def _where(request):
     another, and always in its own directory."""
     paths, checkpoint = request.paths, request.checkpoint
     if checkpoint:
+        check_resumable(checkpoint)
         check_resume_config(checkpoint.config, request.config)
         recorded = (checkpoint.meta.get("corpus") or {}).get("paths")
         if not paths and not recorded:

@@ -49,8 +49,16 @@ def new_run(config, vocab_size, rng):
     return Run(params, OPTIMIZERS[config.optimizer](params, config), init_state(config, config.batch_size), rng)
 
 
+def check_resumable(checkpoint):
+    """One line when `checkpoint` holds a model but not the training state a run resumes from."""
+    meta = checkpoint.meta
+    if meta.get("rng") in (None, {}) or "window" not in meta or "initial_loss" not in meta:
+        raise CharrnnError(f"{checkpoint.path} holds a model but no training state (random generator, position in "
+                           "the text, first loss) to resume; start a new run from its weights with --init-from")
+
+
 def resumed_run(checkpoint, rng):
-    """A Run continuing from `checkpoint`, with its RNG restored into `rng`."""
+    """A Run continuing from `checkpoint` (check_resumable's), with its RNG restored into `rng`."""
     meta = checkpoint.meta
     rng.bit_generator.state = meta["rng"]
     optimizer = OPTIMIZERS[checkpoint.config.optimizer](checkpoint.params, checkpoint.config)

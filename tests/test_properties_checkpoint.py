@@ -311,9 +311,6 @@ def test_a_zip_bomb_is_refused_before_it_is_unpacked(tmp_path):
 # ---------------------------------------------------------------- found in files others are rewriting
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError, reason="training.py: resumed_run reads meta['rng'], ['window'] and "
-                   "['initial_loss'] unchecked, so resuming a checkpoint built by hand (a model, no training state) "
-                   "is a KeyError traceback, not one line suggesting --init-from")
 def test_resuming_a_checkpoint_without_training_state_is_one_error(tmp_path):
     from planted import ABC, random_model, save_model
 

@@ -252,9 +252,6 @@ def test_a_damaged_cache_file_is_encoded_afresh(tmp_path):
 # ---------------------------------------------------------------- found in files others are rewriting
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeEncodeError,
-                   reason="api.py: Model.generate encodes a str prompt with str.encode, so a lone surrogate raises "
-                   "UnicodeEncodeError instead of one CharrnnError (found by the vocab properties)")
 def test_generate_refuses_a_lone_surrogate_in_one_line(tmp_path):
     from planted import ABC, as_model, random_model
 
@@ -263,9 +260,6 @@ def test_generate_refuses_a_lone_surrogate_in_one_line(tmp_path):
         list(as_model(config, ABC, params).generate("a\ud800", n=3, seed=0))
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="serve/backend.py: Backend.symbols encodes a byte model's prompt with str.encode, so a JSON "
-                   "prompt holding a lone surrogate (\\ud800) is a 500, not a 400 (found by the vocab properties)")
 def test_serve_answers_a_lone_surrogate_prompt_to_a_byte_model_with_a_400(tmp_path):
     import httpx
 

@@ -153,7 +153,11 @@ def _repetition(body):
 def check_prompt(backend, text, limits, param="prompt", what="prompt"):
     """The prompt's length in symbols; 413 over the cap, 400 listing the first few characters
     outside the vocab (`what` names the text in the messages)."""
-    symbols = backend.symbols(text)
+    try:
+        symbols = backend.symbols(text)
+    except UnicodeEncodeError as e:  # a byte model reads UTF-8, and a JSON "\ud800" escape has none
+        raise ApiError(400, f"the {what} is not valid Unicode: {text[e.start]!r} at {e.start} is half a surrogate "
+                       "pair", "invalid_text", param) from None
     length = len(symbols)
     if length > limits.max_prompt:
         raise ApiError(413, f"the {what} has {length:,} characters; this server's limit is {limits.max_prompt:,} "
