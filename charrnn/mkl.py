@@ -7,8 +7,8 @@ MKL ran the step's small products at 0.35-0.59x OpenBLAS's two threads on a 2-co
 Rapids (issue 35), so the cores are split here instead: a product of at least SPLIT_FROM
 multiply-adds is cut into one block of C's columns a core, each a sequential MKL call, from a
 numba prange (numba calls MKL by address, without the GIL). numba cannot cache that function
-(the address changes from process to process), so it compiles at the first product, once a
-process, in about a second.
+(the address changes from process to process), so it compiles at the first large product,
+once a process, in one to four seconds (inside `--time`'s warm-up step, not its timed ones).
 """
 
 import ctypes

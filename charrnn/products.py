@@ -66,7 +66,10 @@ def choose(setting):
     if setting == "bf16" and not flags.intersection(BF16_FLAGS):
         raise CharrnnError(f"products bf16 needs a CPU with AVX512-BF16 or AMX, and this {vendor or 'unknown'} CPU "
                            "has neither; use products auto or openblas")
-    return (_mkl if setting == "mkl" else _bf16)("asked for")
+    generic = "" if vendor == "GenuineIntel" else f"; MKL takes its generic path on this {vendor or 'unknown'} CPU"
+    if setting == "bf16":
+        return _bf16("asked for" + generic + (" (its bf16 GEMM multiplies in float32)" if generic else ""))
+    return _mkl("asked for" + generic)
 
 
 def cpu():
