@@ -7,7 +7,7 @@ CORPUS ?= $(DEFAULT_CORPUS)
 SHARED_CORPUS := ../shared/corpora/tiny-shakespeare.txt
 CORPUS_URL := https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt
 
-.PHONY: install test demo bench bench-torch bench-quality bench-zero-state bench-export bench-serve bench-finetune bench-inspect clean
+.PHONY: install test demo bench bench-torch bench-quality bench-products bench-bf16-quality bench-zero-state bench-export bench-serve bench-finetune bench-inspect clean
 
 install: $(VENV)/.installed
 
@@ -42,10 +42,23 @@ bench-torch: install
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/python benchmarks/bench.py --torch $(BENCH_ARGS)
 
-# Validation reached in 1, 3 and 8 minutes, charrnn --time against the PyTorch reference (about 25 minutes).
+# Validation reached in 1, 3 and 8 minutes: charrnn --time, the PyTorch LSTM reference and a nanoGPT-style
+# transformer (about 50 minutes).
 bench-quality: install
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/python benchmarks/quality.py $(BENCH_ARGS)
+
+# One product's GF/s on each path of charrnn/products.py (OpenBLAS, MKL, bf16) and thread layout, with MKL's
+# dispatch on this CPU (a minute or two; installs the mkl extra, about 220 MB). make bench BENCH_ARGS="--products
+# mkl" times whole training steps on one path.
+bench-products: install
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[mkl,test]'
+	$(BIN)/python benchmarks/products.py $(BENCH_ARGS)
+
+# bfloat16 products against float32 in quality: a 2x256 LSTM, 3,000 steps each (some 12 minutes idle).
+bench-bf16-quality: install
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[mkl,test]'
+	$(BIN)/python benchmarks/bf16_quality.py $(BENCH_ARGS)
 
 # Whether a trained model works from a zero state: per-stream validation at every evaluation,
 # for the weight average and the raw weights (docs/zero-state.md; 30 minutes by default).

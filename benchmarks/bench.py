@@ -39,7 +39,7 @@ CONFIGS = {  # id: config values that differ from WORKLOAD and the defaults
 }
 
 
-def bench_one(name, corpus_path, repeats, with_torch, kernels):
+def bench_one(name, corpus_path, repeats, with_torch, kernels, products):
     from charrnn.cells import load_kernels
     from charrnn.config import make_config
     from charrnn.corpus import load_corpus, split
@@ -50,7 +50,7 @@ def bench_one(name, corpus_path, repeats, with_torch, kernels):
     from charrnn.training import new_run, train_step
 
     keep_freed_memory()  # as the CLI does
-    config = make_config({**WORKLOAD, **CONFIGS[name], "kernels": kernels})
+    config = make_config({**WORKLOAD, **CONFIGS[name], "kernels": kernels, "products": products})
     load_kernels(config)  # compiled or loaded once, as the CLI does before it trains
     with tempfile.TemporaryDirectory() as cache:
         if name.endswith("-v3k"):
@@ -126,7 +126,7 @@ def table(results):
 def run_config(name, args):
     """One config in its own process: its results, or {"id", "error"} with the last line it printed."""
     command = [sys.executable, __file__, "--one", name, "--corpus", args.corpus, "--repeats", str(args.repeats),
-               "--kernels", args.kernels] + (["--torch"] if args.torch else [])
+               "--kernels", args.kernels, "--products", args.products] + (["--torch"] if args.torch else [])
     process = subprocess.run(command, capture_output=True, text=True)
     try:
         return json.loads(process.stdout.splitlines()[-1])
@@ -143,6 +143,8 @@ def main():
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--torch", action="store_true", help="time PyTorch on the same batches")
     parser.add_argument("--kernels", default="auto", choices=["auto", "numpy", "numba"], help="charrnn's kernels")
+    parser.add_argument("--products", default="auto", choices=["auto", "openblas", "mkl", "bf16"],
+                        help="charrnn's products (charrnn/products.py); make bench-products compares them alone")
     parser.add_argument("--corpus-scale", action="store_true", help="the 200 MB corpus benchmark instead")
     parser.add_argument("--parallel", action="store_true", help="the data-parallel (mpiexec) benchmark instead")
     parser.add_argument("--cell-order", action="store_true", help="per-step learning of rnn, lstm, gru instead")
@@ -150,7 +152,7 @@ def main():
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(bench_one(args.one, args.corpus, args.repeats, args.torch, args.kernels)))
+        print(json.dumps(bench_one(args.one, args.corpus, args.repeats, args.torch, args.kernels, args.products)))
         return
     if args.corpus_scale:
         from corpus_scale import main as scale_main
@@ -166,14 +168,18 @@ def main():
         return beam_speed_main([])
     if not Path(args.corpus).is_file():
         sys.exit(f"no corpus at {args.corpus}; pass --corpus PATH")
-    print(f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, numpy {np.__version__}, "
-          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(auto)')}, kernels {args.kernels}", flush=True)
+    from charrnn.products import choose
+
+    print(f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, numpy "
+          f"{np.__version__}, OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(auto)')}, kernels "
+          f"{args.kernels}, {choose(args.products).line}", flush=True)
     results = []
     for name in args.configs:
         results.append(run_config(name, args))
         print(f"  {name}: {results[-1].get('train', 0):,.0f} train chars/s {results[-1].get('error', '')}",
               file=sys.stderr, flush=True)
     print(table(results))
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
     beam_speed_main([])
     if args.json:
         Path(args.json).write_text(json.dumps({"results": results}, indent=2))

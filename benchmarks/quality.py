@@ -1,21 +1,26 @@
-"""make bench-quality: validation loss reached in a wall-clock budget, charrnn against PyTorch.
+"""make bench-quality: validation loss reached in a wall-clock budget, charrnn against PyTorch
+and a transformer.
 
 For each budget (default 1, 3 and 8 minutes) charrnn trains with `--time`, and, when torch
-is installed, the PyTorch reference trains for the same wall-clock time in the same run:
-2×256 LSTM (nn.LSTM, one-hot input), batch 32, seq 100, Adam 2e-3 decayed linearly to 2e-4
-over the budget, dropout 0.2 between layers, element-wise clip 5 on the mean loss, the
-hidden state carried across windows (the same windows charrnn reads). Both final models are
-then scored by the same full pass over the same validation split (the last 10%), which does
-not count against the budget; evaluations during training do.
+is installed, in the same run and for the same wall-clock time on the same cores:
+- the PyTorch LSTM reference: 2×256 LSTM (nn.LSTM, one-hot input), batch 32, seq 100, Adam 2e-3
+  decayed linearly to 2e-4 over the budget, dropout 0.2 between layers, element-wise clip 5 on
+  the mean loss, the hidden state carried across windows (the same windows charrnn reads);
+- nanoGPT's architecture (benchmarks/nanogpt.py) with its README's CPU recipe, and with one
+  tuned config, the cosine of each ending at the deadline.
+Every final model is then scored on the same validation split (the last 10%), which does not
+count against the budget (evaluations during charrnn's training do): the RNNs by the same full
+pass, the transformers with each character scored once with at least half a block of context.
 """
 
 import argparse
 import json
-import math
+import os
 import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +28,7 @@ import numpy as np
 from charrnn.batches import Windows, eval_windows
 from charrnn.config import make_config
 from charrnn.corpus import load_corpus, split
+from charrnn.products import choose
 from workload import DEFAULT_CORPUS
 
 REFERENCE = dict(hidden_size=256, num_layers=2, batch_size=32, seq_length=100, lr=2e-3, final_lr=2e-4,
@@ -80,24 +86,49 @@ def torch_loss(corpus, minutes):
     return nats / chars, step
 
 
+def gpt_loss(corpus, minutes, recipe):
+    """Validation loss of a nanoGPT-style transformer after `minutes` of training (benchmarks/nanogpt.py)."""
+    import torch
+
+    import nanogpt
+
+    torch.set_num_threads(2)
+    loaded = load_corpus([str(corpus)], make_config(), Path(tempfile.gettempdir()) / "charrnn-quality-cache")
+    splits = split(loaded.ids, make_config())
+    ids = {name: torch.from_numpy(splits[name].read(0, len(splits[name])).astype(np.int64)) for name in splits}
+    model, steps = nanogpt.train(nanogpt.RECIPES[recipe], ids["train"], loaded.vocab.size, minutes * 60)
+    return nanogpt.score(model, ids["val"], nanogpt.RECIPES[recipe]["block"]), steps
+
+
+ANCHORS = {"lstm": ("PyTorch 2x256", torch_loss),
+           "gpt-readme": ("nanoGPT README", partial(gpt_loss, recipe="readme")),
+           "gpt-tuned": ("nanoGPT tuned", partial(gpt_loss, recipe="tuned"))}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default=str(DEFAULT_CORPUS))
     parser.add_argument("--budgets", type=float, nargs="*", default=[1, 3, 8], help="minutes")
+    parser.add_argument("--anchors", nargs="*", default=list(ANCHORS), choices=list(ANCHORS))
+    parser.add_argument("--no-charrnn", dest="charrnn", action="store_false", help="the anchors alone")
     args = parser.parse_args()
     try:
         import torch  # noqa: F401
-        has_torch = True
     except ImportError:
-        has_torch = False
+        args.anchors = []
         print("torch is not installed: charrnn alone (make bench-quality installs it)", file=sys.stderr)
-    print(f"{time.strftime('%Y-%m-%d')}, validation nats/char on {Path(args.corpus).name} (full last 10%):")
-    print("budget  charrnn --time  PyTorch 2x256   plan")
+    print(f"{time.strftime('%Y-%m-%d %H:%M')}, validation nats/char on {Path(args.corpus).name} (its last 10%), "
+          f"load average {os.getloadavg()[0]:.2f}, {choose('auto').line}")
+    print("budget  " + "".join(f"{name:>16}" for name in ["charrnn --time"] * args.charrnn +
+                               [ANCHORS[a][0] for a in args.anchors]) + "   plan [anchors' steps]")
     with tempfile.TemporaryDirectory() as workdir:
         for minutes in args.budgets:
-            ours, plan = charrnn_loss(args.corpus, minutes, workdir)
-            theirs, steps = torch_loss(args.corpus, minutes) if has_torch else (math.nan, 0)
-            print(f"{minutes:4g} min  {ours:13.4f}  {theirs:13.4f}   {plan}  [PyTorch: {steps:,} steps]", flush=True)
+            ours, plan = charrnn_loss(args.corpus, minutes, workdir) if args.charrnn else (None, "")
+            theirs = [ANCHORS[a][1](args.corpus, minutes) for a in args.anchors]
+            losses = ([ours] if args.charrnn else []) + [loss for loss, _ in theirs]
+            print(f"{minutes:4g} min" + "".join(f"{loss:16.4f}" for loss in losses) + f"   {plan} "
+                  f"[{', '.join(f'{steps:,}' for _, steps in theirs)}]; load average {os.getloadavg()[0]:.2f}",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,10 @@ class Config:
     kernels: str = setting("auto", "auto: numba-compiled fused steps for float32 rnn, lstm and gru, the NumPy "
                            "reference otherwise; numpy: the reference always; numba: fused or an error",
                            choice(["auto", "numpy", "numba"]))
+    products: str = setting("auto", "the matrix products: auto (MKL's sgemm where charrnn[mkl] is installed and the "
+                            "CPU is Intel's, else NumPy's OpenBLAS), openblas, mkl (charrnn[mkl]) or bf16 (bfloat16 "
+                            "inputs, float32 accumulation: MKL on a CPU with AVX512-BF16 or AMX); docs/performance.md",
+                            choice(["auto", "openblas", "mkl", "bf16"]))
     # --- corpus ---
     val_fraction: float = setting(0.1, "last 10% of the text is held out for validation", FRACTION)
     val_max_chars: int = setting(250_000, "validation scores at most this many characters, as 64 fixed chunks spread "
@@ -154,9 +158,10 @@ class Config:
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 # Settings that may change when a run is resumed: they say how long and how loudly to
-# train, not what is trained, so the resumed steps are the same as uninterrupted ones.
+# train, not what is trained, so the resumed steps are the same as uninterrupted ones
+# (`products`: within round-off, or bfloat16's rounding for bf16; a run may move machines).
 RESUMABLE = {"max_steps", "max_time", "eval_every", "checkpoint_every", "log_every", "sample_every",
-             "divergence_factor", "patience"}
+             "divergence_factor", "patience", "products"}  # products: how, on this machine, not what
 
 
 SHORT = reprlib.Repr()

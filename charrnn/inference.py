@@ -13,7 +13,8 @@ import numpy as np
 from .cells import build_cell, column_step
 from .choose import log_softmax
 from .errors import CharrnnError
-from .model import forward, head_logits, init_state, input_table, layer_params, project
+from .model import forward, forward_params, head_logits, init_state, input_table, project
+from .products import for_config
 from .streams import Prompt
 
 
@@ -26,7 +27,7 @@ def run_layers(params, config, inputs, state, hook=None):
 def log_probs(params, config, inputs, state, hook=None):
     """Forward only: log-probabilities of every next symbol (N, T, V), and the final state."""
     top, final_state = run_layers(params, config, inputs, state, hook)
-    logp = log_softmax(head_logits(top, params), top.dtype, copy=False)  # (T·N, V)
+    logp = log_softmax(head_logits(top, params, for_config(config).mul), top.dtype, copy=False)  # (T·N, V)
     return logp.reshape(top.shape[:2] + (-1,)).swapaxes(0, 1), final_state
 
 
@@ -70,15 +71,15 @@ def make_stepper(params, config):
     arrays are transposed views: give them back to the stepper, or make them contiguous
     (as `step` does) before model.forward, whose fused cells take C-contiguous arrays.
     """
-    cell = build_cell(config)
-    layers = [layer_params(params, layer) for layer in range(config.num_layers)]
-    embed, head_W, head_b = params.get("embed"), params["head.W"], params["head.b"]
+    cell, products = build_cell(config), for_config(config)
+    layers = [forward_params(params, layer, products) for layer in range(config.num_layers)]
+    embed, head_W, head_b = params.get("embed"), products.weight(params["head.W"]), params["head.b"]
     first_table = None if embed is not None else input_table(layers[0])  # (V, G·H)
     lstm_columns = column_step(config)
 
     @cache
     def by_columns():  # built at the first step of COLUMNS_FROM streams: its weights are transposed copies
-        return column_stepper(params, layers, first_table, lstm_columns)
+        return column_stepper(params, layers, first_table, lstm_columns, products.weight)
 
     def stepper(ids, state, hook=None):
         if lstm_columns is not None:
@@ -88,32 +89,33 @@ def make_stepper(params, config):
         next_state = []
         x = None if embed is None else embed[ids]  # (N, E)
         for layer, lp in enumerate(layers):
-            xw = first_table[ids] if x is None else project(x, lp)  # (N, G·H)
+            xw = first_table[ids] if x is None else project(x, lp, products.mul)  # (N, G·H)
             layer_state, cache = cell.step_forward(xw, state[layer], lp)
             if hook is not None:
                 layer_state = hook(layer, layer_state, cache)
             next_state.append(layer_state)
             x = layer_state[0]
-        logits = x @ head_W
+        logits = products.mul(x, head_W)
         logits += head_b
         return logits, next_state
 
     return stepper
 
 
-def column_stepper(params, layers, first_table, lstm_columns):
+def column_stepper(params, layers, first_table, lstm_columns, weight):
     """make_stepper's step for the fused LSTM with the batch held by columns: each product is
     Wᵀ (G·H, ·) · xᵀ (·, N), which OpenBLAS ran 4-33% faster than x·W from 4 to 64 streams
     (docs/serving.md, "Threads per block, the column step and prompt slices"), and the gates
     work on the (G·H, N) result (the first layer's gathered columns are copied once). The
     state goes in and out as make_stepper's (N, H) arrays, here transposed views; `layers` and
-    `first_table` are make_stepper's."""
+    `first_table` are make_stepper's, `weight` its products' (lstm_columns multiplies through them)."""
     embed = params.get("embed")
-    inputs_T = [np.ascontiguousarray(lp["Wx"].T) for lp in layers]  # (G·H, D)
+    mul = lstm_columns.keywords["mul"]
+    inputs_T = [weight(np.ascontiguousarray(lp["Wx"].T)) for lp in layers]  # (G·H, D)
     biases = [lp["b"][:, None] for lp in layers]  # (G·H, 1)
-    recurrent_T = [np.ascontiguousarray(lp["Wh"].T) for lp in layers]  # (G·H, H)
+    recurrent_T = [np.ascontiguousarray(lp["Wh"].T) for lp in layers]  # (G·H, H), ready as layers' Wh is
     first_table_T = None if first_table is None else np.ascontiguousarray(first_table.T)  # (G·H, V)
-    head_T, head_b = np.ascontiguousarray(params["head.W"].T), params["head.b"][:, None]  # (V, H), (V, 1)
+    head_T, head_b = weight(np.ascontiguousarray(params["head.W"].T)), params["head.b"][:, None]  # (V, H), (V, 1)
 
     def step(ids, state):
         next_state = []
@@ -122,11 +124,11 @@ def column_stepper(params, layers, first_table, lstm_columns):
             if x is None:
                 a = first_table_T[:, ids]  # (G·H, N)
             else:
-                a = inputs_T[layer] @ x
+                a = mul(inputs_T[layer], x)
                 a += biases[layer]
             x, c = lstm_columns(a, np.ascontiguousarray(h.T), np.ascontiguousarray(c.T), recurrent_T[layer])
             next_state.append((x.T, c.T))
-        logits = head_T @ x  # (V, N)
+        logits = mul(head_T, x)  # (V, N)
         logits += head_b
         return logits.T, next_state
 

@@ -17,6 +17,8 @@ step reads one contiguous (N, ·) slice.
 
 A layer's window starts from its input projection, one product; a cell that steps runs it step
 by step (h_{t-1}·Wh waits for the last), a cell that scans (qrnn, mingru) in one elementwise scan.
+Every product is `mul` of the config's products (products.py: NumPy's OpenBLAS, MKL or bfloat16),
+chosen once a process; Wh is made ready for it once a window (`weight`: bf16 rounds it there).
 
 `forward` (behind training and every forward-only use in inference.py) takes an optional
 `hook(layer, state, cache) -> state`, called after every step of every layer with the step's
@@ -37,6 +39,7 @@ import numpy as np
 
 from .cells import CELLS, build_cell
 from .cells.common import init_weights
+from .products import for_config
 
 
 class LossResult(NamedTuple):
@@ -75,12 +78,21 @@ def layer_params(params, layer):
     return {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
 
 
-def backward_params(params, layer):
-    """layer_params plus "Wh_T": each backward step multiplies by Wh's transpose, and BLAS
-    does that up to 25% faster from a contiguous copy, made here once per window."""
+def forward_params(params, layer, products):
+    """layer_params with Wh made ready for `products` (products.weight), once per window."""
     lp = layer_params(params, layer)
     if "Wh" in lp:  # a scanning cell has none
-        lp["Wh_T"] = np.ascontiguousarray(lp["Wh"].T)
+        lp["Wh"] = products.weight(lp["Wh"])
+    return lp
+
+
+def backward_params(params, layer, products):
+    """layer_params plus "Wh_T": each backward step multiplies by Wh's transpose, and BLAS
+    does that up to 25% faster from a contiguous copy, made here once per window (and made
+    ready for `products`)."""
+    lp = layer_params(params, layer)
+    if "Wh" in lp:
+        lp["Wh_T"] = products.weight(np.ascontiguousarray(lp["Wh"].T))
     return lp
 
 
@@ -105,19 +117,19 @@ def input_table(lp):
     return table
 
 
-def project(x, lp):
+def project(x, lp, mul=np.matmul):
     """x @ Wx + b, (M, D) → (M, C), for a window's T·N rows or a step's N; b covers Wx's first
     b.size columns: all of them, but a window-2 QRNN's next-step share (cells/qrnn.py)."""
-    xw = x @ lp["Wx"]
+    xw = mul(x, lp["Wx"])
     xw[:, :lp["b"].size] += lp["b"]
     return xw
 
 
-def _input_projection(params, lp, layer, x, ids):
+def _input_projection(params, lp, layer, x, ids, mul):
     """xw = x @ Wx + b for every step at once; layer 0 with one-hot input is a row lookup."""
     if layer == 0 and "embed" not in params:
         return input_table(lp)[ids]  # (T, N, C): bias added to V rows, not T·N
-    xw = project(x.reshape(-1, x.shape[2]), lp)  # one (T·N, D) product: a 3-D x makes NumPy loop over T
+    xw = project(x.reshape(-1, x.shape[2]), lp, mul)  # one (T·N, D) product: a 3-D x makes NumPy loop over T
     return xw.reshape(x.shape[:2] + (-1,))
 
 
@@ -152,13 +164,13 @@ def _steps(cell, xw, layer_state, lp, hook, keep_caches):
 @np.errstate(over="ignore")  # exp(−a) → inf is how the cells' σ reaches 0
 def forward(params, config, ids, state, masks, keep_caches, hook=None):
     """Run the stack over time-major ids (T, N); returns top-layer outputs, states, caches."""
-    cell = build_cell(config)
+    cell, products = build_cell(config), for_config(config)
     scans = cell.scans and hook is None  # a hook sees every step: a scanning cell steps for it, forward only
     x = params["embed"][ids] if "embed" in params else None  # (T, N, E)
     inputs, caches, final_state = [], [], []
     for layer in range(config.num_layers):
-        lp = layer_params(params, layer)
-        xw = _input_projection(params, lp, layer, x, ids)  # (T, N, C)
+        lp = forward_params(params, layer, products)
+        xw = _input_projection(params, lp, layer, x, ids, products.mul)  # (T, N, C)
         if scans:
             out, layer_state, layer_caches = cell.scan_forward(xw, state[layer], lp)
         else:
@@ -171,16 +183,16 @@ def forward(params, config, ids, state, masks, keep_caches, hook=None):
     return x, final_state, (inputs, caches)
 
 
-def head_logits(top, params):
+def head_logits(top, params, mul=np.matmul):
     """The head's logits (T·N, V) of the top layer's outputs (T, N, H)."""
-    logits = top.reshape(-1, top.shape[-1]) @ params["head.W"]
+    logits = mul(top.reshape(-1, top.shape[-1]), params["head.W"])
     logits += params["head.b"]
     return logits
 
 
-def _softmax_xent(top, params, targets):
+def _softmax_xent(top, params, targets, mul):
     """Head and softmax; returns (total nats, probabilities (T·N, V))."""
-    logits = head_logits(top, params)
+    logits = head_logits(top, params, mul)
     logits -= logits.max(axis=1, keepdims=True)  # exp cannot overflow
     target_logit = logits[np.arange(logits.shape[0]), targets.ravel()]
     probs = np.exp(logits, out=logits)
@@ -190,7 +202,7 @@ def _softmax_xent(top, params, targets):
     return nats, probs
 
 
-def _layer_backward(cell, lp, dout, xw, caches, dstate):
+def _layer_backward(cell, lp, dout, xw, caches, dstate, mul):
     """BPTT through one layer; returns dpre (T, N, G·H), dstate at t=0 and dWh, dpeep.
 
     Each step writes its dpre over its slice of xw, the layer's gate buffer (the buffer
@@ -207,17 +219,17 @@ def _layer_backward(cell, lp, dout, xw, caches, dstate):
             grads[name] += value
     for j, (first, last) in enumerate(cell.rec_blocks):
         rec_in = np.stack([cache.rec_in[j] for cache in caches]).reshape(-1, H)  # (T·N, H)
-        grads["Wh"][:, first * H:last * H] = rec_in.T @ dpre[:, :, first * H:last * H].reshape(len(rec_in), -1)
+        grads["Wh"][:, first * H:last * H] = mul(rec_in.T, dpre[:, :, first * H:last * H].reshape(len(rec_in), -1))
     return dpre, dstate, grads
 
 
-def _layer_grads(cell, lp, dout, layer_input, cache, state, ids):
+def _layer_grads(cell, lp, dout, layer_input, cache, state, ids, mul):
     """All gradients of one layer; returns (grads, d(layer input) or None, d(initial state))."""
     zero = tuple(np.zeros_like(s) for s in state)  # truncated BPTT: no gradient from the future
     if cell.scans:  # cache: (xw, the scan's cache); dout becomes the scan's to overwrite
         dpre, dstate, grads = cell.scan_backward(dout, zero, cache[1], lp)
     else:
-        dpre, dstate, grads = _layer_backward(cell, lp, dout, *cache, zero)
+        dpre, dstate, grads = _layer_backward(cell, lp, dout, *cache, zero, mul)
     dpre2d = dpre.reshape(-1, dpre.shape[2])  # (T·N, C)
     biased = lp["b"].size  # the columns b covers
     if layer_input is None:  # one-hot input: scatter-add rows instead of a matmul with one-hot vectors
@@ -225,8 +237,8 @@ def _layer_grads(cell, lp, dout, layer_input, cache, state, ids):
         grads["b"] = grads["Wx"][:, :biased].sum(axis=0)  # one-hot rows sum to 1: Σ_t dpre_t = Σ_v dWx_v
         return grads, None, dstate
     grads["b"] = dpre2d[:, :biased].sum(axis=0)
-    grads["Wx"] = layer_input.reshape(-1, layer_input.shape[2]).T @ dpre2d
-    return grads, (dpre2d @ lp["Wx"].T).reshape(layer_input.shape), dstate
+    grads["Wx"] = mul(layer_input.reshape(-1, layer_input.shape[2]).T, dpre2d)
+    return grads, mul(dpre2d, lp["Wx"].T).reshape(layer_input.shape), dstate
 
 
 def loss_and_grads(params, config, inputs, targets, state, masks=None, batch_total=None):
@@ -237,19 +249,20 @@ def loss_and_grads(params, config, inputs, targets, state, masks=None, batch_tot
     """
     N = batch_total or inputs.shape[0]
     ids = inputs.T  # (T, N)
+    products = for_config(config)
     top, final_state, (layer_inputs, caches) = forward(params, config, ids, state, masks, True)
-    nats, dlogits = _softmax_xent(top, params, targets.T)
+    nats, dlogits = _softmax_xent(top, params, targets.T, products.mul)
     dlogits[np.arange(dlogits.shape[0]), targets.T.ravel()] -= 1
     dlogits /= N  # sum over time, mean over the batch
     top2d = top.reshape(-1, top.shape[-1])
-    grads = {"head.W": top2d.T @ dlogits, "head.b": dlogits.sum(axis=0)}
-    dx = (dlogits @ params["head.W"].T).reshape(top.shape)  # (T, N, H)
+    grads = {"head.W": products.mul(top2d.T, dlogits), "head.b": dlogits.sum(axis=0)}
+    dx = products.mul(dlogits, params["head.W"].T).reshape(top.shape)  # (T, N, H)
     cell, dstate0 = build_cell(config), []
     for layer in reversed(range(config.num_layers)):
         if masks:
             dx *= masks[layer]
-        layer_grads, dx, dstate = _layer_grads(cell, backward_params(params, layer), dx, layer_inputs[layer],
-                                               caches[layer], state[layer], ids)
+        layer_grads, dx, dstate = _layer_grads(cell, backward_params(params, layer, products), dx,
+                                               layer_inputs[layer], caches[layer], state[layer], ids, products.mul)
         caches[layer] = None  # free this layer's buffers before the next layer's backward
         dstate0.insert(0, dstate)
         grads.update({f"rnn.{layer}.{k}": v for k, v in layer_grads.items()})

@@ -23,6 +23,7 @@ from .config import load_config, load_yaml, make_config, parse_duration
 from .corpus import Tokens, split
 from .errors import CharrnnError
 from .monitor import MAX_SUGGESTED_DROPOUT
+from .products import for_config
 from .reporting import SILENT
 from .runs import load_everywhere, load_text
 from .sizes import weight_count
@@ -62,10 +63,10 @@ LAYER_NORM_BELOW, LAYER_NORM_EPOCHS = 256, 20
 
 
 def plan(seconds, train_chars, val_chars, step_seconds, weights, probe_seconds=0.0,
-         chars_per_step=RECIPE["batch_size"] * RECIPE["seq_length"]):
+         chars_per_step=RECIPE["batch_size"] * RECIPE["seq_length"], products="openblas"):
     """(overrides, reason) for a budget of `seconds`, splits of `train_chars` and `val_chars`
-    (as validation will score them), `step_seconds` {width: measured seconds per step} and
-    `weights` {width: the model's weight count}."""
+    (as validation will score them), `step_seconds` {width: measured seconds per step, on the
+    `products` path the run takes} and `weights` {width: the model's weight count}."""
     budget = seconds - probe_seconds
     if budget <= 0:
         raise CharrnnError(f"measuring this machine took {probe_seconds:.1f} s of the {seconds:g} s budget; "
@@ -83,8 +84,8 @@ def plan(seconds, train_chars, val_chars, step_seconds, weights, probe_seconds=0
     overrides = dict(RECIPE, hidden_size=width, learning_rate=lr, min_lr=lr / 10, warmup_steps=warmup,
                      lr_decay_every=max(1, max_steps - warmup), dropout=dropout_for(epochs, weights[width]),
                      max_steps=max_steps, max_time=budget, eval_every=max(1, max_steps // evals))
-    reason = (f"plan for {seconds:.0f} s: LSTM 2x{width} ({chars_per_second:,.0f} chars/s measured here, "
-              f"{max_steps:,} steps, {epochs:.1f} epochs of {train_chars:,} chars), the widest to get >= "
+    reason = (f"plan for {seconds:.0f} s: LSTM 2x{width} ({chars_per_second:,.0f} chars/s measured here on {products} "
+              f"products, {max_steps:,} steps, {epochs:.1f} epochs of {train_chars:,} chars), the widest to get >= "
               f"{MIN_STEPS} steps; dropout {overrides['dropout']}; Adam {lr:.2g}, warm-up {warmup} steps, cosine to "
               f"{lr / 10:.2g} at the deadline; {evals} validation(s)")
     return overrides, reason
@@ -157,7 +158,7 @@ def _timed_plan(config, chosen, seconds, started, sizes, reducer, norm):
     weights = {width: weight_count(dataclasses.replace(config, hidden_size=width), vocab_size)
                for width in step_seconds}
     return plan(seconds, train_chars, val_chars, step_seconds, weights, elapsed,
-                config.batch_size * config.seq_length)
+                config.batch_size * config.seq_length, for_config(config).name)
 
 
 def _light_plan(config, chosen, sizes):

@@ -16,6 +16,7 @@ from .corpus import default_cache_dir, load_corpus, split
 from .errors import CharrnnError
 from .finetune import start_run
 from .monitor import kept_for, watch_steps
+from .products import for_config
 from .reporting import SILENT
 from .sources import is_glob
 from .training import SINGLE, check_resumable, new_run, out_of_patience, resumed_run, train
@@ -144,7 +145,8 @@ def _start(request, run_dir, vocab, reporter):
 
 
 def _write_config(run_dir, config, plan):
-    header = "".join(f"# {line}\n" for line in (plan or "").splitlines())
+    """config.yaml: the plan and the products this run takes as comments, then every setting."""
+    header = "".join(f"# {line}\n" for line in [*(plan or "").splitlines(), for_config(config).line])
     (run_dir / "config.yaml").write_text(header + yaml.safe_dump(config.to_dict(), sort_keys=False,
                                                                  allow_unicode=True))
 
@@ -170,6 +172,7 @@ def run_training(request, reporter=SILENT):
                                                    request.allow_corpus_change, reporter), reducer)
     run = _start(request, run_dir, corpus.vocab, reporter)
     reducer.on_root(lambda: _write_config(run_dir, config, request.plan))
+    run.extra["products"] = for_config(config).name  # in the checkpoints' metadata, for `info`
     run.extra["corpus"] = {"paths": [os.path.abspath(p) for p in paths], "content_hash": corpus.content_hash,
                            "files": [f.__dict__ for f in corpus.files]}
     kept = reducer.on_root(lambda: kept_for(run, corpus.vocab, config, cache, reporter))

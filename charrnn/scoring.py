@@ -9,6 +9,7 @@ from .corpus import default_cache_dir, load_corpus, split
 from .errors import CharrnnError
 from .evaluation import EvalResult, evaluate
 from .finetune import describe_lineage
+from .products import for_config
 from .reporting import SILENT
 
 
@@ -76,5 +77,15 @@ def describe(ck):
         "folded_symbols": len(ck.vocab.folded), "step": meta["step"], "epoch": meta["epoch"],
         "best_val_loss": meta["best_val"], "corpus_paths": corpus.get("paths"),
         "corpus_hash": corpus.get("content_hash"), "training_seconds": round(meta["elapsed"], 1),
-        "fine_tuned_from": describe_lineage(meta),
+        "fine_tuned_from": describe_lineage(meta), "products": products_here(config),
+        "trained_with_products": meta.get("products"),
     }
+
+
+def products_here(config):
+    """The products this machine takes for `config` (products.py), or why it cannot."""
+    try:
+        products = for_config(config)
+        return f"{products.name} ({products.reason})"
+    except CharrnnError as e:
+        return f"none: {e}"

@@ -180,7 +180,7 @@ def test_activations_equal_the_reference_cells(name):
 def test_fused_kernels_record_the_same_activations(name):
     model64, _ = variant_model(name)
     model32, _ = variant_model(name, "float32")
-    assert build_cell(model32.config).step_forward.__module__.endswith("kernels")
+    assert build_cell(model32.config).step_forward.func.__module__.endswith("kernels")
     kinds = value_kinds(model32.config)
     expected, got = model64.activations(TEXT[:200], kinds=kinds), model32.activations(TEXT[:200], kinds=kinds)
     for key, array in got.items():

@@ -56,9 +56,10 @@ picks between them.
 
 import sys
 import time
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from ..errors import CharrnnError
+from ..products import for_config
 from .gru import gru_cell
 from .lstm import lstm_cell, plain_lstm
 from .mingru import mingru_cell
@@ -76,18 +77,27 @@ def build_cell(config):
     """The cell `config` names: with its steps or its scan fused (kernels.py, scan_kernels.py)
     where `config.kernels` allows and they cover the variant (float32; the LSTM without
     peepholes or coupled gates), else the NumPy reference, which float64 and the gradient
-    checks use."""
+    checks use. A cell that steps multiplies by Wh through the config's products (products.py)."""
     if config.kernels != "numpy" and config.dtype == "float32" and (config.cell != "lstm" or plain_lstm(config)):
         if config.cell in SCANNING:
             from .scan_kernels import POOLS  # numba loads only here, as in _fused_steps
 
             return CELLS[config.cell](config, *POOLS[config.cell])
         forward, backward = _fused_steps(config)
-        return CELLS[config.cell](config)._replace(step_forward=forward, step_backward=backward)
+        return _with_products(CELLS[config.cell](config)._replace(step_forward=forward, step_backward=backward),
+                              config)
     if config.kernels == "numba":
         raise CharrnnError("--kernels numba covers float32 rnn, lstm, gru, qrnn and mingru (no peephole or "
                            "coupled gates); use --kernels auto or numpy")
-    return CELLS[config.cell](config)
+    cell = CELLS[config.cell](config)
+    return cell if cell.scans else _with_products(cell, config)
+
+
+def _with_products(cell, config):
+    """`cell` with its steps' `mul` bound to the products `config` takes."""
+    mul = for_config(config).mul
+    return cell._replace(step_forward=partial(cell.step_forward, mul=mul),
+                         step_backward=partial(cell.step_backward, mul=mul))
 
 
 def _fused_steps(config):
@@ -99,10 +109,13 @@ def _fused_steps(config):
 
 
 def column_step(config):
-    """kernels.lstm_forward_columns when `config`'s cell steps with the fused plain LSTM, else None."""
+    """kernels.lstm_forward_columns, on the config's products, when `config`'s cell steps with the
+    fused plain LSTM, else None."""
     forward = build_cell(config).step_forward  # loads the kernels module when it fuses
     kernels = sys.modules.get("charrnn.cells.kernels")
-    return kernels.lstm_forward_columns if kernels is not None and forward is kernels.lstm_forward else None
+    if kernels is None or forward.func is not kernels.lstm_forward:
+        return None
+    return partial(kernels.lstm_forward_columns, mul=forward.keywords["mul"])
 
 
 def load_kernels(config):
@@ -111,6 +124,7 @@ def load_kernels(config):
     them from its disk cache."""
     first_load = "charrnn.cells.kernels" not in sys.modules
     started = time.perf_counter()
+    for_config(config)  # a path this machine lacks is an error here, before any work
     build_cell(config)
     seconds = time.perf_counter() - started
     kernels = sys.modules.get("charrnn.cells.kernels")  # imported by this call, or not at all (--kernels numpy)

@@ -7,18 +7,18 @@ import numpy as np
 from .common import Cell, GateCache, blocks, fused_params, sigmoid_, tanh_
 
 
-def gru_forward(xw, state, params):
+def gru_forward(xw, state, params, mul=np.matmul):
     """One GRU step (equations in gru_cell).  xw (N, 3H) holds x_t·Wx + b, and leaves with
     z, r, n; state (h_{t-1},) → (h_t,), each (N, H)."""
     (h_prev,) = state
     H = h_prev.shape[1]
     Wh = params["Wh"]
     zr = xw[:, :2 * H]  # (N, 2H)
-    zr += h_prev @ Wh[:, :2 * H]
+    zr += mul(h_prev, Wh[:, :2 * H])
     z, r, n = blocks(xw, 3)
     sigmoid_(zr)
     rh = r * h_prev  # (N, H)
-    n += rh @ Wh[:, 2 * H:]
+    n += mul(rh, Wh[:, 2 * H:])
     tanh_(n)
     h = n - h_prev
     h *= z
@@ -26,7 +26,7 @@ def gru_forward(xw, state, params):
     return (h,), GateCache(xw, (h_prev, rh))
 
 
-def gru_backward(dnext_state, cache, params):
+def gru_backward(dnext_state, cache, params, mul=np.matmul):
     """Backward through one GRU step; σ′ = σ(1 − σ), tanh′ = 1 − tanh².
 
         dn = dh ⊙ z ⊙ (1 − n²)
@@ -43,13 +43,13 @@ def gru_backward(dnext_state, cache, params):
     h_prev = cache.rec_in[0]
     z, r, n = blocks(cache.gates, 3)
     dn = dh * z * (1 - n * n)
-    drh = dn @ Wh_T[2 * H:]  # (N, H)
+    drh = mul(dn, Wh_T[2 * H:])  # (N, H)
     dz = dh * (n - h_prev) * z * (1 - z)
     dr = drh * h_prev * r * (1 - r)
     dh_prev = dh * (1 - z)
     dh_prev += drh * r
     dpre = np.concatenate([dz, dr, dn], axis=1, out=cache.gates)
-    dh_prev += dpre[:, :2 * H] @ Wh_T[:2 * H]
+    dh_prev += mul(dpre[:, :2 * H], Wh_T[:2 * H])
     return dpre, (dh_prev,), {}
 
 

@@ -3,7 +3,7 @@
 The NumPy reference cells make about fifteen passes over memory per step, one ufunc
 call each; at the sizes a CPU trains (N·G·H of 10⁴ to 10⁵) those calls, not the arithmetic,
 are most of a step outside its matmuls. Here each step's elementwise work is one or two
-compiled loops, and the matmuls stay in NumPy's BLAS. Each `*_forward`/`*_backward` below
+compiled loops, and the matmuls go through the products' seam (`mul`, products.py). Each `*_forward`/`*_backward` below
 is a drop-in for its reference (rnn.py, lstm.py, gru.py), with the same equations, the same
 signature and the same buffer contract (stated in __init__.py); tests hold the two to float32
 tolerance. The layer-normalised LSTM's kernels, built on these, are in layernorm_kernels.py.
@@ -103,19 +103,19 @@ def rnn_gradient(a, dh):
             row[k] = dh_row[k] * (1 - row[k] * row[k])
 
 
-def rnn_forward(xw, state, params):
+def rnn_forward(xw, state, params, mul=np.matmul):
     """rnn.rnn_forward, its tanh fused in rnn_activate."""
     (h_prev,) = state
     h = np.empty_like(h_prev)  # (N, H)
-    rnn_activate(xw, h_prev @ params["Wh"], h)
+    rnn_activate(xw, mul(h_prev, params["Wh"]), h)
     return (h,), GateCache(xw, (h_prev,))
 
 
-def rnn_backward(dnext_state, cache, params):
+def rnn_backward(dnext_state, cache, params, mul=np.matmul):
     """rnn.rnn_backward, dpre fused in rnn_gradient."""
     (dh,) = dnext_state
     rnn_gradient(cache.gates, dh)
-    return cache.gates, (cache.gates @ params["Wh_T"],), {}
+    return cache.gates, (mul(cache.gates, params["Wh_T"]),), {}
 
 
 # ---------------------------------------------------------------- LSTM
@@ -158,31 +158,31 @@ def lstm_gradient(a, c_prev, tanh_c, dh, dc, dc_prev):
             g[j] = dc_row[j] * i_j * (1 - g[j] * g[j])
 
 
-def lstm_forward(xw, state, params):
+def lstm_forward(xw, state, params, mul=np.matmul):
     """lstm.lstm_forward without peepholes or coupling; elementwise work in lstm_activate."""
     h_prev, c_prev = state
     c, tanh_c, h = (np.empty_like(c_prev) for _ in range(3))  # (N, H) each
-    lstm_activate(xw, h_prev @ params["Wh"], c_prev, c, tanh_c, h)
+    lstm_activate(xw, mul(h_prev, params["Wh"]), c_prev, c, tanh_c, h)
     return (h, c), LSTMCache(xw, c_prev, c, tanh_c, (h_prev,))
 
 
-def lstm_forward_columns(a, h_prev, c_prev, Wh_T):
+def lstm_forward_columns(a, h_prev, c_prev, Wh_T, mul=np.matmul):
     """lstm_forward for a batch held by columns (inference.column_stepper): a (4H, N) holds
     x·Wx + b, h_prev and c_prev are (H, N) and Wh_T is Whᵀ (4H, H); returns (h, c), each (H, N).
     The gates' work is elementwise over units and streams alike, so lstm_activate takes the
     whole batch as one row of four gate blocks of H·N values."""
     c, tanh_c, h = (np.empty_like(c_prev) for _ in range(3))  # (H, N) each
-    lstm_activate(a.reshape(1, -1), (Wh_T @ h_prev).reshape(1, -1),
+    lstm_activate(a.reshape(1, -1), mul(Wh_T, h_prev).reshape(1, -1),
                   *(s.reshape(1, -1) for s in (c_prev, c, tanh_c, h)))
     return h, c
 
 
-def lstm_backward(dnext_state, cache, params):
+def lstm_backward(dnext_state, cache, params, mul=np.matmul):
     """lstm.lstm_backward without peepholes or coupling; elementwise work in lstm_gradient."""
     dh, dc_next = dnext_state
     dc, dc_prev = dc_next.copy(), np.empty_like(dc_next)
     lstm_gradient(cache.gates, cache.c_prev, cache.tanh_c, dh, dc, dc_prev)
-    return cache.gates, (cache.gates @ params["Wh_T"], dc_prev), {}
+    return cache.gates, (mul(cache.gates, params["Wh_T"]), dc_prev), {}
 
 
 # ---------------------------------------------------------------- GRU
@@ -239,26 +239,26 @@ def gru_gradient_r(a, h_prev, drh, dh_prev):
             dh_prev_row[j] += drh_row[j] * r_j
 
 
-def gru_forward(xw, state, params):
+def gru_forward(xw, state, params, mul=np.matmul):
     """gru.gru_forward; elementwise work in gru_activate_gates and gru_activate_state."""
     (h_prev,) = state
     H = h_prev.shape[1]
     Wh = params["Wh"]
     rh, h = np.empty_like(h_prev), np.empty_like(h_prev)  # (N, H)
-    gru_activate_gates(xw, h_prev @ Wh[:, :2 * H], h_prev, rh)
-    gru_activate_state(xw, rh @ Wh[:, 2 * H:], h_prev, h)
+    gru_activate_gates(xw, mul(h_prev, Wh[:, :2 * H]), h_prev, rh)
+    gru_activate_state(xw, mul(rh, Wh[:, 2 * H:]), h_prev, h)
     return (h,), GateCache(xw, (h_prev, rh))
 
 
-def gru_backward(dnext_state, cache, params):
+def gru_backward(dnext_state, cache, params, mul=np.matmul):
     """gru.gru_backward; elementwise work in gru_gradient_zn and gru_gradient_r."""
     (dh,) = dnext_state
     H = dh.shape[1]
     Wh_T, dpre, h_prev = params["Wh_T"], cache.gates, cache.rec_in[0]
     dh_prev = np.empty_like(dh)
     gru_gradient_zn(dpre, h_prev, dh, dh_prev)
-    gru_gradient_r(dpre, h_prev, dpre[:, 2 * H:] @ Wh_T[2 * H:], dh_prev)
-    dh_prev += dpre[:, :2 * H] @ Wh_T[:2 * H]
+    gru_gradient_r(dpre, h_prev, mul(dpre[:, 2 * H:], Wh_T[2 * H:]), dh_prev)
+    dh_prev += mul(dpre[:, :2 * H], Wh_T[:2 * H])
     return dpre, (dh_prev,), {}
 
 

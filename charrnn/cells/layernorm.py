@@ -39,14 +39,14 @@ def normalise_backward(dnormed, normed, rstd):
     return rstd * (dnormed - dnormed.mean(axis=-1, keepdims=True) - normed * mean_dot)
 
 
-def ln_lstm_forward(xw, state, params):
+def ln_lstm_forward(xw, state, params, mul=np.matmul):
     """One layer-normalised LSTM step (equations in lstm_cell).  xw (N, 4H) holds x_t·Wx + b,
     and leaves with the activated gates; state (h_{t-1}, C_{t-1}) → (h_t, C_t), each (N, H)."""
     h_prev, c_prev = state
     N, H = h_prev.shape
     gain, shift = params["ln_gain"], params["ln_shift"]  # (5, H): rows i, f, o, g, C
     a = xw
-    a += h_prev @ params["Wh"]
+    a += mul(h_prev, params["Wh"])
     normed, rstd = normalise(a.reshape(N, 4, H))  # (N, 4, H), (N, 4, 1)
     np.multiply(normed, gain[:4], out=a.reshape(N, 4, H))
     a += shift[:4].reshape(-1)
@@ -60,7 +60,7 @@ def ln_lstm_forward(xw, state, params):
     return (o * tanh_c, c), LayerNormLSTMCache(a, normed, rstd, c_prev, c_normed, c_rstd, tanh_c, (h_prev,))
 
 
-def ln_lstm_backward(dnext_state, cache, params):
+def ln_lstm_backward(dnext_state, cache, params, mul=np.matmul):
     """Backward through one layer-normalised LSTM step; σ′ = σ(1 − σ), tanh′ = 1 − tanh².
 
         dz_C = dh ⊙ o ⊙ (1 − tanh²),  do = dh ⊙ tanh(·) ⊙ o(1 − o)
@@ -84,4 +84,4 @@ def ln_lstm_backward(dnext_state, cache, params):
     dc_prev = dc * f  # before the gate buffer, which holds f, is overwritten
     dpre = cache.gates
     dpre[:] = normalise_backward(dz * gain[:4], cache.normed, cache.rstd).reshape(dpre.shape)
-    return dpre, (dpre @ params["Wh_T"], dc_prev), dparams
+    return dpre, (mul(dpre, params["Wh_T"]), dc_prev), dparams

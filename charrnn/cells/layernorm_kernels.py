@@ -109,19 +109,19 @@ def ln_lstm_gradient(a, normed, rstd, gain, c_prev, c_normed, c_rstd, tanh_c, dh
             normalise_back(block, normed_block, rstd[n, k])
 
 
-def ln_lstm_forward(xw, state, params):
+def ln_lstm_forward(xw, state, params, mul=np.matmul):
     """layernorm.ln_lstm_forward; elementwise work and the norms in ln_lstm_activate."""
     h_prev, c_prev = state
     N, H = h_prev.shape
     normed, rstd = np.empty((N, 4, H), np.float32), np.empty((N, 4, 1), np.float32)
     c, c_normed, tanh_c, h = (np.empty_like(c_prev) for _ in range(4))  # (N, H) each
     c_rstd = np.empty((N, 1), np.float32)
-    ln_lstm_activate(xw, h_prev @ params["Wh"], params["ln_gain"], params["ln_shift"], normed.reshape(N, 4 * H),
+    ln_lstm_activate(xw, mul(h_prev, params["Wh"]), params["ln_gain"], params["ln_shift"], normed.reshape(N, 4 * H),
                      rstd.reshape(N, 4), c_prev, c, c_normed, c_rstd, tanh_c, h)
     return (h, c), LayerNormLSTMCache(xw, normed, rstd, c_prev, c_normed, c_rstd, tanh_c, (h_prev,))
 
 
-def ln_lstm_backward(dnext_state, cache, params):
+def ln_lstm_backward(dnext_state, cache, params, mul=np.matmul):
     """layernorm.ln_lstm_backward; elementwise work and the norms' gradients in ln_lstm_gradient."""
     dh, dc_next = dnext_state
     N, H = dh.shape
@@ -129,4 +129,4 @@ def ln_lstm_backward(dnext_state, cache, params):
     dgain, dshift = np.zeros((5, H), np.float32), np.zeros((5, H), np.float32)
     ln_lstm_gradient(cache.gates, cache.normed.reshape(N, 4 * H), cache.rstd.reshape(N, 4), params["ln_gain"],
                      cache.c_prev, cache.c_normed, cache.c_rstd, cache.tanh_c, dh, dc, dc_prev, dgain, dshift)
-    return cache.gates, (cache.gates @ params["Wh_T"], dc_prev), {"ln_gain": dgain, "ln_shift": dshift}
+    return cache.gates, (mul(cache.gates, params["Wh_T"]), dc_prev), {"ln_gain": dgain, "ln_shift": dshift}

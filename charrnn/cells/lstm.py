@@ -32,12 +32,12 @@ def lstm_init(input_size, hidden_size, rng, config):
     return params
 
 
-def lstm_forward(xw, state, params, peephole, coupled):
+def lstm_forward(xw, state, params, peephole, coupled, mul=np.matmul):
     """One LSTM step (equations in lstm_cell).  xw (N, G·H) holds x_t·Wx + b, and leaves with
     the activated gates; state (h_{t-1}, C_{t-1}) → (h_t, C_t), each (N, H)."""
     h_prev, c_prev = state
     a = xw
-    a += h_prev @ params["Wh"]
+    a += mul(h_prev, params["Wh"])
     i, f, o, g = (None, *blocks(a, 3)) if coupled else blocks(a, 4)
     H = g.shape[1]
     if peephole:  # i and f peek at C_{t-1} before their σ; o peeks at C_t below
@@ -56,7 +56,7 @@ def lstm_forward(xw, state, params, peephole, coupled):
     return (o * tanh_c, c), LSTMCache(a, c_prev, c, tanh_c, (h_prev,))
 
 
-def lstm_backward(dnext_state, cache, params, peephole, coupled):
+def lstm_backward(dnext_state, cache, params, peephole, coupled, mul=np.matmul):
     """Backward through one LSTM step; σ′ = σ(1 − σ), tanh′ = 1 − tanh².
 
         do = dh ⊙ tanh(C_t) ⊙ o(1 − o)
@@ -91,7 +91,7 @@ def lstm_backward(dnext_state, cache, params, peephole, coupled):
             dc_prev += dgate * p
         dparams["peep"] = np.stack([(dgate * c_prev).sum(0) for dgate in peeking] + [(do * cache.c).sum(0)])
     dpre = np.concatenate(dgates, axis=1, out=acts)
-    return dpre, (dpre @ params["Wh_T"], dc_prev), dparams
+    return dpre, (mul(dpre, params["Wh_T"]), dc_prev), dparams
 
 
 def plain_lstm(config):

@@ -7,23 +7,23 @@ import numpy as np
 from .common import Cell, GateCache, fused_params, tanh_
 
 
-def rnn_forward(xw, state, params):
+def rnn_forward(xw, state, params, mul=np.matmul):
     """h_t = tanh(x_t·Wx + h_{t-1}·Wh + b).  xw (N, H) holds x_t·Wx + b; h (N, H)."""
     (h_prev,) = state
     a = xw
-    a += h_prev @ params["Wh"]
+    a += mul(h_prev, params["Wh"])
     tanh_(a)
     return (a.copy(),), GateCache(a, (h_prev,))
 
 
-def rnn_backward(dnext_state, cache, params):
+def rnn_backward(dnext_state, cache, params, mul=np.matmul):
     """dpre = dh ⊙ (1 − h²)  (tanh′ = 1 − tanh²);  dh_{t-1} = dpre·Whᵀ."""
     (dh,) = dnext_state
     dpre = cache.gates  # (N, H), h in, dpre out
     dpre *= dpre
     np.subtract(1, dpre, out=dpre)
     dpre *= dh
-    return dpre, (dpre @ params["Wh_T"],), {}
+    return dpre, (mul(dpre, params["Wh_T"]),), {}
 
 
 def rnn_cell(config):
