@@ -7,6 +7,11 @@ over the budget, dropout 0.2 between layers, element-wise clip 5 on the mean los
 hidden state carried across windows (the same windows charrnn reads). Both final models are
 then scored by the same full pass over the same validation split (the last 10%), which does
 not count against the budget; evaluations during training do.
+
+`--runs` names charrnn's runs at each budget: `plan` (the planner's own choice, the default)
+and CELL[:LAYERS[:WIDTH]], a plan asked for that cell (and depth, and width), e.g.
+`--runs plan qrnn:2 qrnn:4 mingru:2 mingru:3` for the cells the planner has not yet measured
+(charrnn/plan_choices.py; docs/time-budget.md says which runs decide them).
 """
 
 import argparse
@@ -29,12 +34,21 @@ REFERENCE = dict(hidden_size=256, num_layers=2, batch_size=32, seq_length=100, l
                  dropout=0.2, clip=5.0)
 
 
-def charrnn_loss(corpus, minutes, workdir):
-    """Full validation loss of charrnn's final weights after `--time {minutes}m`."""
-    run_dir = Path(workdir) / f"charrnn-{minutes}"
+def run_flags(run):
+    """`charrnn train` flags for a --runs entry: none for "plan", --cell [--num-layers [--hidden-size]]
+    for CELL[:LAYERS[:WIDTH]]."""
+    if run == "plan":
+        return []
+    names = ("--cell", "--num-layers", "--hidden-size")
+    return [item for name, value in zip(names, run.split(":")) for item in (name, value)]
+
+
+def charrnn_loss(corpus, minutes, workdir, run="plan"):
+    """Full validation loss of charrnn's final weights after `--time {minutes}m` (and `run`'s flags)."""
+    run_dir = Path(workdir) / f"charrnn-{minutes}-{run.replace(':', '-')}"
     cli = [sys.executable, "-m", "charrnn"]
-    trained = subprocess.run([*cli, "train", str(corpus), "--time", f"{minutes}m", "--quiet", "--run-dir",
-                              str(run_dir)], check=True, capture_output=True, text=True)
+    trained = subprocess.run([*cli, "train", str(corpus), "--time", f"{minutes}m", *run_flags(run), "--quiet",
+                              "--run-dir", str(run_dir)], check=True, capture_output=True, text=True)
     scored = subprocess.run([*cli, "eval", "--checkpoint", str(run_dir / "latest.npz"), "--full", "--json"],
                             check=True, capture_output=True, text=True)
     return json.loads(scored.stdout)["nats_per_char"], trained.stderr.splitlines()[0]
@@ -84,20 +98,29 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default=str(DEFAULT_CORPUS))
     parser.add_argument("--budgets", type=float, nargs="*", default=[1, 3, 8], help="minutes")
+    parser.add_argument("--runs", nargs="*", default=["plan"], metavar="RUN",
+                        help="charrnn's runs at each budget: plan, or CELL[:LAYERS[:WIDTH]] (e.g. qrnn:4)")
+    parser.add_argument("--no-torch", action="store_true", help="leave out the PyTorch reference")
     args = parser.parse_args()
-    try:
-        import torch  # noqa: F401
-        has_torch = True
-    except ImportError:
-        has_torch = False
-        print("torch is not installed: charrnn alone (make bench-quality installs it)", file=sys.stderr)
+    has_torch = not args.no_torch and torch_installed()
     print(f"{time.strftime('%Y-%m-%d')}, validation nats/char on {Path(args.corpus).name} (full last 10%):")
-    print("budget  charrnn --time  PyTorch 2x256   plan")
+    print("budget  run            charrnn --time  PyTorch 2x256   plan")
     with tempfile.TemporaryDirectory() as workdir:
         for minutes in args.budgets:
-            ours, plan = charrnn_loss(args.corpus, minutes, workdir)
             theirs, steps = torch_loss(args.corpus, minutes) if has_torch else (math.nan, 0)
-            print(f"{minutes:4g} min  {ours:13.4f}  {theirs:13.4f}   {plan}  [PyTorch: {steps:,} steps]", flush=True)
+            for run in args.runs:
+                ours, plan = charrnn_loss(args.corpus, minutes, workdir, run)
+                print(f"{minutes:4g} min  {run:<13}  {ours:13.4f}  {theirs:13.4f}   {plan}  [PyTorch: {steps:,} steps]",
+                      flush=True)
+
+
+def torch_installed():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("torch is not installed: charrnn alone (make bench-quality installs it)", file=sys.stderr)
+        return False
+    return True
 
 
 if __name__ == "__main__":
