@@ -4,7 +4,10 @@ Each config runs in its own subprocess (so its peak resident memory is its own, 
 that fails is reported and the table goes on) and times the functions the CLI uses:
 training.train_step, evaluation.evaluate and sample.Sampler. Figures are medians of --repeats
 runs after a warm-up. The matmul-only bound (benchmarks/matmul_bound.py), min-char-rnn
-(benchmarks/min_char_rnn.py) and, with --torch, PyTorch are timed in the same run.
+(benchmarks/min_char_rnn.py) and, with --torch, PyTorch are timed in the same run. The
+*-match configs are the cells that scan at lstm-256's weight count (issue 36's speed target:
+their training chars/s at least 2.5 times lstm-256's); `--configs lstm-256 qrnn-match
+mingru-match` times just them.
 """
 
 import argparse
@@ -36,7 +39,16 @@ CONFIGS = {  # id: config values that differ from WORKLOAD and the defaults
     "lstm-256-drop": dict(cell="lstm", hidden_size=256, num_layers=2, batch_size=64, seq_length=100, dropout=0.2),
     # a generated 8 MB corpus of English and ~2,900 ideographs: the output layer at a large vocab
     "lstm-256-v3k": dict(cell="lstm", hidden_size=256, num_layers=2, batch_size=64, seq_length=100),
+    # the cells that scan, at lstm-256's weight count (MATCHED): 2 layers, and the planner's first depths
+    "qrnn-match": dict(cell="qrnn", num_layers=2, batch_size=64, seq_length=100),
+    "qrnn4-match": dict(cell="qrnn", num_layers=4, batch_size=64, seq_length=100),
+    "mingru-match": dict(cell="mingru", num_layers=2, batch_size=64, seq_length=100),
+    "mingru3-match": dict(cell="mingru", num_layers=3, batch_size=64, seq_length=100),
 }
+# configs whose width is the one that gives them the named config's weight count on the corpus's vocab
+# (on tiny-shakespeare's 65 symbols: qrnn 2x345, 4x207, mingru 2x612, 3x442 against lstm-256's 871,745)
+MATCHED = {"qrnn-match": "lstm-256", "qrnn4-match": "lstm-256", "mingru-match": "lstm-256",
+           "mingru3-match": "lstm-256"}
 
 
 def bench_one(name, corpus_path, repeats, with_torch, kernels, products):
@@ -47,6 +59,7 @@ def bench_one(name, corpus_path, repeats, with_torch, kernels, products):
     from charrnn.evaluation import evaluate
     from charrnn.sample import SampleOptions, Sampler
     from charrnn.malloc import keep_freed_memory
+    from charrnn.sizes import weight_count
     from charrnn.training import new_run, train_step
 
     keep_freed_memory()  # as the CLI does
@@ -58,6 +71,8 @@ def bench_one(name, corpus_path, repeats, with_torch, kernels, products):
             corpus_path = Path(cache) / "cjk.txt"
             make_corpus(corpus_path, 8, Path(DEFAULT_CORPUS).read_text(), CJK_LARGE)
         corpus = load_corpus([str(corpus_path)], config, cache)
+        if name in MATCHED:
+            config = matched_width(config, MATCHED[name], corpus.vocab.size)
         splits = split(corpus.ids, config)
         windows = Windows(splits["train"], config.batch_size, config.seq_length)
         run, checkpoint = new_run(config, corpus.vocab.size, np.random.default_rng(0)), Path(cache) / "none"
@@ -67,7 +82,8 @@ def bench_one(name, corpus_path, repeats, with_torch, kernels, products):
         val = splits["val"].range(0, min(len(splits["val"]), 100_000 if config.batch_size > 1 else 5_000))
         eval_s = timed(lambda: evaluate(run.params, config, val), repeats)
         result = {"id": name, "vocab": corpus.vocab.size, "train": steps * chars_per_step / train_s,
-                  "eval": (len(val) - 1) / eval_s}
+                  "eval": (len(val) - 1) / eval_s, "shape": f"{config.num_layers}x{config.hidden_size}",
+                  "weights": weight_count(config, corpus.vocab.size)}
         for batch, n in [(1, 2000), (64, 300)]:
             options = SampleOptions(n=n, num_samples=batch, echo_seed=False)
             sample_s = timed(lambda: b"".join(Sampler(run.params, config, corpus.vocab, "T", options, 1)), repeats)
@@ -81,10 +97,23 @@ def bench_one(name, corpus_path, repeats, with_torch, kernels, products):
                                                                      backward=False)
         if name == "min-char-rnn":
             result.update(bench_min_char_rnn(corpus, repeats))
-        if with_torch and name != "min-char-rnn":
+        if with_torch and name != "min-char-rnn" and config.cell in ("rnn", "lstm", "gru"):  # torch's cells
             from torch_reference import bench_torch
             result.update(bench_torch(config, corpus.vocab.size, windows, val, repeats))
     return result
+
+
+def matched_width(config, target, vocab_size):
+    """`config` at the width whose weight count over `vocab_size` symbols is nearest the CONFIGS
+    entry `target`'s."""
+    from dataclasses import replace
+
+    from charrnn.config import make_config
+    from charrnn.sizes import weight_count
+
+    goal = weight_count(make_config({**WORKLOAD, **CONFIGS[target]}), vocab_size)
+    width = min(range(8, 4096), key=lambda H: abs(weight_count(replace(config, hidden_size=H), vocab_size) - goal))
+    return replace(config, hidden_size=width)
 
 
 def bench_min_char_rnn(corpus, repeats):
@@ -113,6 +142,11 @@ def table(results):
             rows.append(f"min-char-rnn.py reference: train {r['ref_train']:,.0f} c/s, sample {r['ref_sample1']:,.0f} "
                         f"c/s; charrnn's min-char-rnn config is {r['train'] / r['ref_train']:.1f}x (train), "
                         f"{r['sample1'] / r['ref_sample1']:.1f}x (sample)")
+        target = next((t for t in results if t["id"] == MATCHED.get(r["id"]) and "train" in t), None)
+        if target:
+            rows.append(f"{r['id']} ({r['shape']}, {r['weights']:,} weights) vs {target['id']} ({target['shape']}, "
+                        f"{target['weights']:,}): train {r['train'] / target['train']:.2f}x, eval "
+                        f"{r['eval'] / target['eval']:.2f}x, sample1 {r['sample1'] / target['sample1']:.2f}x")
         if "torch_train" in r:
             rows.append(f"{r['id']} vs PyTorch: train {r['train'] / r['torch_train']:.2f}x, eval "
                         f"{r['eval'] / r['torch_eval']:.2f}x, sample1 {r['sample1'] / r['torch_sample1']:.2f}x "

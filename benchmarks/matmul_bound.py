@@ -4,9 +4,10 @@ These are the products model.py makes for an (N, T) window, with the same shapes
 views and the same order, through the config's products (charrnn/products.py), on random arrays,
 with nothing in between: per layer the input
 projection (none for a one-hot first layer, which is a row lookup), one product per step
-and recurrent block forward and again backward, the weight gradients, the input gradient;
-and the head. Their time is what this machine's BLAS needs for the window, so
-charrnn's chars/s over the bound's chars/s is the share of a step spent in matmuls.
+and recurrent block forward and again backward (none for the cells that scan), the weight
+gradients, the input gradient; and the head. Their time is what this machine's BLAS needs
+for the window, so charrnn's chars/s over the bound's chars/s is the share of a step spent
+in matmuls.
 """
 
 import time
@@ -21,8 +22,9 @@ def products(config, vocab_size, batch_size, seq_length, backward):
 
     rng = np.random.default_rng(0)
     dtype, N, T, H, V = np.dtype(config.dtype), batch_size, seq_length, config.hidden_size, vocab_size
-    blocks = [(first * H, last * H) for first, last in build_cell(config).rec_blocks]
-    width = blocks[-1][1]  # G·H
+    cell = build_cell(config)
+    blocks = [(first * H, last * H) for first, last in cell.rec_blocks]  # none for the cells that scan
+    width = cell.init_params(1, H, np.random.default_rng(0))["Wx"].shape[1]  # G·H (a window-2 QRNN's 2·G·H)
 
     def rand(*shape):
         return rng.standard_normal(shape).astype(dtype)

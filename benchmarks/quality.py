@@ -11,6 +11,11 @@ is installed, in the same run and for the same wall-clock time on the same cores
 Every final model is then scored on the same validation split (the last 10%), which does not
 count against the budget (evaluations during charrnn's training do): the RNNs by the same full
 pass, the transformers with each character scored once with at least half a block of context.
+
+`--runs` names charrnn's runs at each budget: `plan` (the planner's own choice, the default)
+and CELL[:LAYERS[:WIDTH]], a plan asked for that cell (and depth, and width), e.g.
+`--runs plan qrnn:2 qrnn:4 mingru:2 mingru:3` for the cells the planner has not yet measured
+(charrnn/plan_choices.py; docs/time-budget.md says which runs decide them).
 """
 
 import argparse
@@ -35,12 +40,21 @@ REFERENCE = dict(hidden_size=256, num_layers=2, batch_size=32, seq_length=100, l
                  dropout=0.2, clip=5.0)
 
 
-def charrnn_loss(corpus, minutes, workdir):
-    """Full validation loss of charrnn's final weights after `--time {minutes}m`."""
-    run_dir = Path(workdir) / f"charrnn-{minutes}"
+def run_flags(run):
+    """`charrnn train` flags for a --runs entry: none for "plan", --cell [--num-layers [--hidden-size]]
+    for CELL[:LAYERS[:WIDTH]]."""
+    if run == "plan":
+        return []
+    names = ("--cell", "--num-layers", "--hidden-size")
+    return [item for name, value in zip(names, run.split(":")) for item in (name, value)]
+
+
+def charrnn_loss(corpus, minutes, workdir, run="plan"):
+    """Full validation loss of charrnn's final weights after `--time {minutes}m` (and `run`'s flags)."""
+    run_dir = Path(workdir) / f"charrnn-{minutes}-{run.replace(':', '-')}"
     cli = [sys.executable, "-m", "charrnn"]
-    trained = subprocess.run([*cli, "train", str(corpus), "--time", f"{minutes}m", "--quiet", "--run-dir",
-                              str(run_dir)], check=True, capture_output=True, text=True)
+    trained = subprocess.run([*cli, "train", str(corpus), "--time", f"{minutes}m", *run_flags(run), "--quiet",
+                              "--run-dir", str(run_dir)], check=True, capture_output=True, text=True)
     scored = subprocess.run([*cli, "eval", "--checkpoint", str(run_dir / "latest.npz"), "--full", "--json"],
                             check=True, capture_output=True, text=True)
     return json.loads(scored.stdout)["nats_per_char"], trained.stderr.splitlines()[0]
@@ -109,8 +123,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default=str(DEFAULT_CORPUS))
     parser.add_argument("--budgets", type=float, nargs="*", default=[1, 3, 8], help="minutes")
+    parser.add_argument("--runs", nargs="*", default=["plan"], metavar="RUN",
+                        help="charrnn's runs at each budget: plan, or CELL[:LAYERS[:WIDTH]] (e.g. qrnn:4); none: "
+                             "the anchors alone")
     parser.add_argument("--anchors", nargs="*", default=list(ANCHORS), choices=list(ANCHORS))
-    parser.add_argument("--no-charrnn", dest="charrnn", action="store_false", help="the anchors alone")
     args = parser.parse_args()
     try:
         import torch  # noqa: F401
@@ -119,15 +135,16 @@ def main():
         print("torch is not installed: charrnn alone (make bench-quality installs it)", file=sys.stderr)
     print(f"{time.strftime('%Y-%m-%d %H:%M')}, validation nats/char on {Path(args.corpus).name} (its last 10%), "
           f"load average {os.getloadavg()[0]:.2f}, {choose('auto').line}")
-    print("budget  " + "".join(f"{name:>16}" for name in ["charrnn --time"] * args.charrnn +
-                               [ANCHORS[a][0] for a in args.anchors]) + "   plan [anchors' steps]")
+    print("budget  " + "".join(f"{name:>16}" for name in [f"charrnn {run}" for run in args.runs] +
+                               [ANCHORS[a][0] for a in args.anchors]) + "   plans [anchors' steps]")
     with tempfile.TemporaryDirectory() as workdir:
         for minutes in args.budgets:
-            ours, plan = charrnn_loss(args.corpus, minutes, workdir) if args.charrnn else (None, "")
+            ours = [charrnn_loss(args.corpus, minutes, workdir, run) for run in args.runs]
             theirs = [ANCHORS[a][1](args.corpus, minutes) for a in args.anchors]
-            losses = ([ours] if args.charrnn else []) + [loss for loss, _ in theirs]
-            print(f"{minutes:4g} min" + "".join(f"{loss:16.4f}" for loss in losses) + f"   {plan} "
-                  f"[{', '.join(f'{steps:,}' for _, steps in theirs)}]; load average {os.getloadavg()[0]:.2f}",
+            losses = [loss for loss, _ in ours + theirs]
+            print(f"{minutes:4g} min" + "".join(f"{loss:16.4f}" for loss in losses) + "   "
+                  + " | ".join(plan for _, plan in ours)
+                  + f" [{', '.join(f'{steps:,}' for _, steps in theirs)}]; load average {os.getloadavg()[0]:.2f}",
                   flush=True)
 
 

@@ -26,7 +26,7 @@ from .checkpoint import find_checkpoint, load_checkpoint
 from .choose import SampleOptions, generator
 from .errors import CharrnnError
 from .evaluation import encode_for_scoring, eval_log_probs, score_text
-from .hooks import Recorder, make_clamp, state_kinds, value_kinds
+from .hooks import Recorder, make_clamp, state_kinds, value_kinds, value_scales
 from .inference import make_stepper, prompt, run_layers
 from .model import init_params, init_state
 from .records import ActivationChunk, CharScores
@@ -90,12 +90,17 @@ class Model:
 
     @property
     def kinds(self):
-        """Each layer's kinds of value: the state's ("h", and "c" for the LSTM), then the gates'."""
+        """Each layer's kinds of value: the state's ("h", and "c" for the LSTM and the QRNN), then the gates'."""
         return value_kinds(self.config)
 
     @property
     def state_kinds(self):
         return state_kinds(self.config)
+
+    @property
+    def scales(self):
+        """{kind: "gate" (in (0, 1)), "bounded" (in [−1, 1]) or "unbounded"}: how each kind's values lie."""
+        return value_scales(self.config)
 
     def sampler(self, prime=None, options=SampleOptions(), seed=None, clamp=None):
         """The Sampler behind generate and `charrnn sample`: iterate it for output bytes.
@@ -179,17 +184,18 @@ class Model:
         whose .nats is `charrnn eval`'s total for the text. For long texts use score_chunks."""
         return CharScores.concat(self.score_chunks(text, top_k, clamp, unknown, errors))
 
-    def activation_chunks(self, text, layers=None, kinds=("h", "c"), clamp=None, chunk=1024, unknown="error",
+    def activation_chunks(self, text, layers=None, kinds=None, clamp=None, chunk=1024, unknown="error",
                           errors="strict"):
         """The values inside the model as it reads `text` as ONE stream from zero state (unlike
         score's eval layout), `chunk` characters at a time: an ActivationChunk(start, values)
         each, values[(layer, kind)] (T, H) in the model's dtype, row t the value after reading
-        character start + t. Kinds: "h", "c" (LSTM) and the activated gates (hooks.py lists
-        them per cell); layers None = all; unknown and errors as in score. Errors in the
-        arguments raise here."""
+        character start + t. Kinds: "h", "c" (LSTM, QRNN) and the activated gates (hooks.py
+        lists them per cell), None = the state's; layers None = all; unknown and errors as in
+        score. Errors in the arguments raise here."""
         ids, _ = self.vocab.encode(text, unknown, errors)
         if not len(ids):
             raise CharrnnError("no characters to read")
+        kinds = self.state_kinds if kinds is None else kinds
         recorder = Recorder(self.config, layers, kinds, make_clamp(self.config, clamp))
         return self._recorded(ids, recorder, chunk)
 
@@ -207,7 +213,7 @@ class Model:
 
         return look(self, text, top_k, layer, kind, unit, top)
 
-    def activations(self, text, layers=None, kinds=("h", "c"), clamp=None, unknown="error", errors="strict"):
+    def activations(self, text, layers=None, kinds=None, clamp=None, unknown="error", errors="strict"):
         """activation_chunks collected: {(layer, kind): (T, H)} for the whole text."""
         chunks = [chunk.values for chunk in self.activation_chunks(text, layers, kinds, clamp, unknown=unknown,
                                                                    errors=errors)]

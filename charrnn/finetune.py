@@ -8,7 +8,8 @@ weights grow with it:
     input   one-hot "rnn.0.Wx" (V0, G·H) → (V, G·H), or "embed" (V0, E) → (V, E): new rows
             drawn as init_params draws the others; they only act when a new symbol is read.
     head    "head.W" (H, V0) → (H, V) with zero columns, "head.b" (V0,) → (V,) with a bias β
-            low enough to leave every prediction over old symbols as it was (new_symbol_bias).
+            low enough to leave every prediction over old symbols as it was (new_symbol_bias),
+            whatever h the model reaches (top_h_bounds).
 
 While it trains, the run also scores text from before (`KeepEval`: --keep-eval files, or by
 default RUN's own validation sample), so that what fine-tuning costs on the old text shows.
@@ -22,13 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .cells import mingru
 from .cells.common import init_weights
 from .checkpoint import find_checkpoint, load_checkpoint
 from .config import load_config, load_yaml
 from .corpus import load_corpus, split
 from .errors import CharrnnError
 from .evaluation import evaluate
-from .model import init_state
+from .model import init_state, input_table, layer_params, project
 from .optim import OPTIMIZERS
 from .sizes import check_memory
 from .training import Run
@@ -64,17 +66,50 @@ def parent_flags(parent, config_path, flags, path):
     return {**inherited, **flags}
 
 
-def new_symbol_bias(head_W, head_b, added, tolerance=STEP0_TOLERANCE):
+def new_symbol_bias(head_W, head_b, added, bounds, tolerance=STEP0_TOLERANCE):
     """β for `added` new head columns with zero weights, such that no old symbol's −log p
-    rises by more than `tolerance` nats, whatever the hidden state.
+    rises by more than `tolerance` nats, whatever the hidden state within `bounds` (lo, hi),
+    each (H,), the range of the top layer's h (top_h_bounds).
 
-    Every cell's h lies in [−1, 1], so old symbol v's logit is at least b_v − ‖W[:, v]‖₁ and
-    the softmax's normaliser Z ≥ exp(L), L = max_v (b_v − ‖W[:, v]‖₁). The new columns add
-    added·e^β to Z, raising −log p of every old symbol by log(1 + added·e^β / Z) ≤ added·e^(β − L):
-    β = L − log(added / tolerance) bounds it by `tolerance`.
+    Old symbol v's logit is then at least b_v + Σ_i min(W_iv·lo_i, W_iv·hi_i) (b_v − ‖W[:, v]‖₁
+    for h in [−1, 1]), so the softmax's normaliser Z ≥ exp(L), L the largest of these floors.
+    The new columns add added·e^β to Z, raising −log p of every old symbol by
+    log(1 + added·e^β / Z) ≤ added·e^(β − L): β = L − log(added / tolerance) bounds it by `tolerance`.
     """
-    floor = np.max(head_b.astype(np.float64) - np.abs(head_W.astype(np.float64)).sum(axis=0))
+    W = head_W.astype(np.float64)  # (H, V0)
+    lo, hi = (np.asarray(b, np.float64)[:, None] for b in bounds)
+    floor = np.max(head_b.astype(np.float64) + np.minimum(W * lo, W * hi).sum(axis=0))
     return float(floor - math.log(added / tolerance))
+
+
+H_BOUNDS = {"mingru": mingru.h_bounds}  # the cells whose h is not confined to [−1, 1] (hooks.UNBOUNDED)
+
+
+def top_h_bounds(params, config):
+    """(lo, hi), each (H,): bounds on the top layer's h over any text read from zero state. Every
+    cell's h lies in [−1, 1] (tanh's, or convex mixes of them) but the minGRU's, which mixes
+    candidates as large as their pre-activations: those run up the layers by interval
+    arithmetic, exact at the first layer (a row of a lookup) and a bound above it."""
+    H = config.hidden_size
+    bound = H_BOUNDS.get(config.cell)
+    if bound is None:
+        return np.full(H, -1.0), np.full(H, 1.0)
+    lo = hi = None
+    for layer in range(config.num_layers):
+        a_lo, a_hi = preactivation_bounds(params, layer_params(params, layer), lo, hi)
+        lo, hi = bound(a_lo[H:2 * H], a_hi[H:2 * H])  # the candidate block, gate order z, n
+    return lo, hi
+
+
+def preactivation_bounds(params, lp, lo, hi):
+    """(low, high) (C,) of a minGRU layer's x·Wx + b over its inputs: every symbol's row (lo None:
+    the first layer), or any x with lo ≤ x ≤ hi, unit by unit."""
+    if lo is None:
+        table = input_table(lp) if "embed" not in params else project(params["embed"], lp)  # (V, C)
+        return table.min(axis=0), table.max(axis=0)
+    W = lp["Wx"].astype(np.float64)  # (H, C)
+    low, high = W * lo[:, None], W * hi[:, None]
+    return lp["b"] + np.minimum(low, high).sum(axis=0), lp["b"] + np.maximum(low, high).sum(axis=0)
 
 
 def grow_params(weights, config, vocab_size, rng):
@@ -92,7 +127,7 @@ def grow_params(weights, config, vocab_size, rng):
         first = params["rnn.0.Wx"]
         rows = init_weights((added, first.shape[1]), rng, config, config.dtype, fan_in=old)  # (added, G·H)
         params["rnn.0.Wx"] = np.concatenate([first, rows])
-    bias = new_symbol_bias(params["head.W"], params["head.b"], added)
+    bias = new_symbol_bias(params["head.W"], params["head.b"], added, top_h_bounds(params, config))
     params["head.W"] = np.concatenate([params["head.W"], np.zeros((config.hidden_size, added), config.dtype)], axis=1)
     params["head.b"] = np.concatenate([params["head.b"], np.full(added, bias, config.dtype)])
     return params

@@ -8,6 +8,9 @@ layer has are its state's, "h" and (LSTM, QRNN) "c", then its gates': "i", "f", 
 (LSTM; "f", "o", "g" when coupled, where i = 1 − f), "z", "r", "n" (GRU), "f", "o", "g"
 (QRNN), "z", "n" (minGRU); the RNN has only "h". A window-2 QRNN's third state array, p
 (N, 3H), is the last input's share of the next step, not a unit's value: not a kind.
+
+Each kind's values lie on one of three scales (`value_scales`), which inspect's colours and
+saturation read: "gate" in (0, 1), "bounded" in [−1, 1], "unbounded" otherwise.
 """
 
 import math
@@ -29,6 +32,19 @@ def value_kinds(config):
     return state_kinds(config) + CELLS[config.cell](config).gate_names
 
 
+SIGMOID_KINDS = ("i", "f", "o", "z", "r")  # gates, σ of their pre-activations, in (0, 1) in every cell
+# Kinds not confined to [−1, 1] from a zero state: the LSTM's C sums gated candidates; the minGRU's
+# candidate n = a + ½ grows with its pre-activation, and h mixes the n it has seen. The rest
+# are tanh's or convex mixes of tanh's (the QRNN's C and h = o⊙C; the GRU's h).
+UNBOUNDED = {"lstm": ("c",), "mingru": ("h", "n")}
+
+
+def value_scales(config):
+    """{kind: "gate" | "bounded" | "unbounded"} for each of the layer's kinds (value_kinds)."""
+    return {kind: "gate" if kind in SIGMOID_KINDS else "unbounded" if kind in UNBOUNDED.get(config.cell, ())
+            else "bounded" for kind in value_kinds(config)}
+
+
 def check_layer(config, layer, name):
     if not 0 <= layer < config.num_layers:
         raise CharrnnError(f"{name}: no layer {layer}; the model's layers are 0-{config.num_layers - 1}")
@@ -36,9 +52,10 @@ def check_layer(config, layer, name):
 
 class Clamp:
     """Holds units of the state at values at every step: {(layer, kind, index): value}, kind
-    "h" or "c". A held c shapes h from the next step on (h = o·tanh(c) is already computed);
-    a held h is what the layer above, the head and the next step see at once. The zero state
-    a text starts from is left as it is."""
+    "h" or "c". A held c shapes h from the next step on (the step's h, o·tanh(C) in the LSTM,
+    o⊙C in the QRNN, is already computed); a held h is what the layer above, the head and the
+    next step see at once (a QRNN's next step reads C, not h). The zero state a text starts
+    from is left as it is."""
 
     def __init__(self, config, clamps):
         self.by_layer = {}

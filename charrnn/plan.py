@@ -1,11 +1,11 @@
 """`charrnn train FILE --time 10m`: a complete training plan for a wall-clock budget.
 
 `plan()` is a pure function of the budget, the corpus size and the measured seconds per
-step of each candidate width; its choices are the data below, each measured
-(docs/time-budget.md). `probe()` measures those step times on this machine, on the
-real recipe, in the first seconds of the budget. A plain `charrnn train FILE` is planned
-too, more lightly: the defaults, with dropout scaled to the model and the passes it makes
-over the corpus.
+step of each candidate width; its choices are the data below and the table of cells and
+depths in plan_choices.py, each measured (docs/time-budget.md). `probe()` measures those step
+times on this machine, on the real recipe, in the first seconds of the budget. A plain
+`charrnn train FILE` is planned too, more lightly: the defaults, with dropout scaled to the
+model and the passes it makes over the corpus.
 Both turn on layer norm where it measured better (`layer_norm_for`).
 Explicit settings always win: `plan_run` applies the plan under them.
 """
@@ -23,15 +23,15 @@ from .config import load_config, load_yaml, make_config, parse_duration
 from .corpus import Tokens, split
 from .errors import CharrnnError
 from .monitor import MAX_SUGGESTED_DROPOUT
+from .plan_choices import CHOICES, choose
 from .products import for_config
 from .reporting import SILENT
 from .runs import load_everywhere, load_text
 from .sizes import weight_count
 from .training import SINGLE, new_run, train_step
 
-# The recipe every plan shares, and why.
+# The recipe every plan shares, and why; the cell and its depth are plan_choices.py's.
 RECIPE = dict(
-    cell="lstm", num_layers=2,    # LSTM 2×H: the best text per minute among the cells measured
     batch_size=32, seq_length=100,  # 3,200 characters a step, 100 of context for BPTT
     optimizer="adam", lr_schedule="cosine",  # decays to the deadline, from learning_rate(width) below
     clip_mode="norm", grad_clip=0.05,  # global-norm clipping: 1.792 against element-wise 1.853 (1,000 steps)
@@ -63,10 +63,11 @@ LAYER_NORM_BELOW, LAYER_NORM_EPOCHS = 256, 20
 
 
 def plan(seconds, train_chars, val_chars, step_seconds, weights, probe_seconds=0.0,
-         chars_per_step=RECIPE["batch_size"] * RECIPE["seq_length"], products="openblas"):
+         chars_per_step=RECIPE["batch_size"] * RECIPE["seq_length"], choice=CHOICES[0], products="openblas"):
     """(overrides, reason) for a budget of `seconds`, splits of `train_chars` and `val_chars`
     (as validation will score them), `step_seconds` {width: measured seconds per step, on the
-    `products` path the run takes} and `weights` {width: the model's weight count}."""
+    `products` path the run takes} and `weights` {width: the model's weight count} of the cell
+    and depth `choice` (plan_choices.py)."""
     budget = seconds - probe_seconds
     if budget <= 0:
         raise CharrnnError(f"measuring this machine took {probe_seconds:.1f} s of the {seconds:g} s budget; "
@@ -81,13 +82,18 @@ def plan(seconds, train_chars, val_chars, step_seconds, weights, probe_seconds=0
     evals = int(min(MAX_EVALS, max(1, EVAL_SHARE * budget / eval_seconds)))
     lr = float(f"{BASE_LR * (BASE_WIDTH / width) ** LR_EXPONENT:.2g}")  # 0.01, 0.0065, 0.005, 0.0042
     warmup = min(200, max_steps // 10)
-    overrides = dict(RECIPE, hidden_size=width, learning_rate=lr, min_lr=lr / 10, warmup_steps=warmup,
-                     lr_decay_every=max(1, max_steps - warmup), dropout=dropout_for(epochs, weights[width]),
-                     max_steps=max_steps, max_time=budget, eval_every=max(1, max_steps // evals))
-    reason = (f"plan for {seconds:.0f} s: LSTM 2x{width} ({chars_per_second:,.0f} chars/s measured here on {products} "
-              f"products, {max_steps:,} steps, {epochs:.1f} epochs of {train_chars:,} chars), the widest to get >= "
-              f"{MIN_STEPS} steps; dropout {overrides['dropout']}; Adam {lr:.2g}, warm-up {warmup} steps, cosine to "
+    overrides = dict(RECIPE, cell=choice.cell, num_layers=choice.num_layers, hidden_size=width, learning_rate=lr,
+                     min_lr=lr / 10, warmup_steps=warmup, lr_decay_every=max(1, max_steps - warmup),
+                     dropout=dropout_for(epochs, weights[width]), max_steps=max_steps, max_time=budget,
+                     eval_every=max(1, max_steps // evals))
+    reason = (f"plan for {seconds:.0f} s: {choice.name()} {choice.num_layers}x{width} ({chars_per_second:,.0f} chars/s "
+              f"measured here on {products} products, {max_steps:,} steps, {epochs:.1f} epochs of {train_chars:,} "
+              f"chars), the widest to get >= {MIN_STEPS} steps; dropout {overrides['dropout']}; Adam {lr:.2g}, warm-up "
+              f"{warmup} steps, cosine to "
               f"{lr / 10:.2g} at the deadline; {evals} validation(s)")
+    if not choice.measured:
+        reason += (f"; {choice.cell} x{choice.num_layers} ({choice.why}) is not yet measured for a budget: "
+                   "planned by the LSTM's rules, as you asked")
     return overrides, reason
 
 
@@ -124,13 +130,16 @@ def plan_run(paths, config_path, flags, budget, cache_dir, reducer=SINGLE, repor
     chosen = set(flags) | (set(load_yaml(config_path)) if config_path else set())
     base = make_config(RECIPE) if seconds else make_config()
     explicit = load_config(config_path, flags, base=base)  # the recipe under the user's settings
+    if seconds:  # the table's cell and depth, or the user's
+        choice = choose(seconds, *(getattr(explicit, key) if key in chosen else None for key in ("cell", "num_layers")))
+        explicit = dataclasses.replace(explicit, cell=choice.cell, num_layers=choice.num_layers)
     reporter = reporter if reducer.is_root else SILENT
     corpus = load_everywhere(lambda: load_text(paths, explicit, cache_dir, None, False, reporter, parent_vocab),
                              reducer)
     norm = None if "layer_norm" in chosen else partial(layer_norm_for, explicit)  # ours to choose, or not
     sizes = _sizes(corpus, explicit)
     if seconds:
-        overrides, reason = _timed_plan(explicit, chosen, seconds, started, sizes, reducer, norm)
+        overrides, reason = _timed_plan(explicit, chosen, seconds, started, sizes, reducer, norm, choice)
     else:
         overrides, reason = _light_plan(explicit, chosen, sizes)
     epochs = _passes(explicit, overrides.get("max_steps", explicit.max_steps), sizes[1])
@@ -144,7 +153,7 @@ def plan_run(paths, config_path, flags, budget, cache_dir, reducer=SINGLE, repor
     return config, reason + (f"; yours instead: {', '.join(yours)}" if yours else ""), corpus
 
 
-def _timed_plan(config, chosen, seconds, started, sizes, reducer, norm):
+def _timed_plan(config, chosen, seconds, started, sizes, reducer, norm, choice):
     """(overrides, reason) for a budget of `seconds`, counted from `started`: the widths are
     probed narrowest first, up to the first that cannot get MIN_STEPS (wider ones get fewer)."""
     vocab_size, train_chars, val_chars = sizes
@@ -158,7 +167,7 @@ def _timed_plan(config, chosen, seconds, started, sizes, reducer, norm):
     weights = {width: weight_count(dataclasses.replace(config, hidden_size=width), vocab_size)
                for width in step_seconds}
     return plan(seconds, train_chars, val_chars, step_seconds, weights, elapsed,
-                config.batch_size * config.seq_length, for_config(config).name)
+                config.batch_size * config.seq_length, choice, for_config(config).name)
 
 
 def _light_plan(config, chosen, sizes):

@@ -7,10 +7,14 @@ from .errors import CharrnnError
 
 
 def weight_count(config, vocab_size):
-    """How many weights the model has, counting G = 4 gate blocks a layer: exact for the plain
-    LSTM, an upper bound for the GRU and the RNN. It leaves out layer norm's and the peepholes'
-    few rows of H weights a layer."""
+    """How many weights the model has: exact for the plain LSTM and the cells that scan (no Wh;
+    Wx's G·K·H columns, b's G·H); for the GRU and the RNN an upper bound, counting G = 4 gate
+    blocks a layer. It leaves out layer norm's and the peepholes' few rows of H weights a layer."""
     H, L, E, V = config.hidden_size, config.num_layers, config.embedding_size, vocab_size
+    scanning = {"qrnn": (3 * config.qrnn_window, 3), "mingru": (2, 2)}.get(config.cell)  # Wx's, b's blocks
+    if scanning:
+        columns, biases = scanning
+        return V * E + ((E or V) + (L - 1) * H) * columns * H + L * biases * H + (H + 1) * V
     return V * E + ((E or V) + H + 1) * 4 * H + (L - 1) * (2 * H + 1) * 4 * H + (H + 1) * V
 
 

@@ -38,7 +38,7 @@ SHAKESPEARE_COPIES = [SHAKESPEARE, Path(__file__).resolve().parents[1] / "corpor
 TINY = ["--cell", "lstm", "--hidden-size", "16", "--num-layers", "1", "--batch-size", "4", "--seq-length", "16",
         "--eval-every", "10", "--max-steps", "20", "--quiet"]
 
-VARIANTS = {  # every cell and LSTM variant `charrnn train` can make
+STEPPING = {  # the cells whose layers step (h_{t-1}·Wh waits for the last), and the LSTM's variants
     "rnn": dict(cell="rnn"),
     "lstm": dict(cell="lstm"),
     "lstm-peephole": dict(cell="lstm", peephole=True),
@@ -47,11 +47,12 @@ VARIANTS = {  # every cell and LSTM variant `charrnn train` can make
     "lstm-layernorm": dict(cell="lstm", layer_norm=True),
     "gru": dict(cell="gru"),
 }
-SCANNING = {  # the cells whose layers scan a window (tests/test_scan.py); generation, export and inspect come next
+SCANNING = {  # the cells whose layers scan a window (tests/test_scan.py); they generate a step at a time
     "qrnn-1": dict(cell="qrnn", qrnn_window=1),
     "qrnn-2": dict(cell="qrnn", qrnn_window=2),
     "mingru": dict(cell="mingru"),
 }
+VARIANTS = {**STEPPING, **SCANNING}  # every cell and variant `charrnn train` can make
 
 
 def tiny_config(**overrides):

@@ -4,12 +4,13 @@ forward written out per cell, and ways to wrap them as an api.Model or a checkpo
 import numpy as np
 
 from charrnn.api import Model
+from charrnn.cells import CELLS
 from charrnn.cells.layernorm import LN_EPS
 from charrnn.checkpoint import Checkpoint, save_checkpoint
 from charrnn.model import init_params, init_state
 from charrnn.optim import OPTIMIZERS
 from charrnn.vocab import Vocab
-from conftest import tiny_config
+from conftest import SCANNING, tiny_config
 
 
 def as_model(config, vocab, params):
@@ -54,6 +55,27 @@ def head_link():
     return config, ABC, params
 
 
+def scan_link(variant):
+    """head_link's model with a cell that scans, `variant` a conftest.SCANNING name (H = 2): unit 0
+    holds its memory at 0, and the head reads its h into ")" (weight 8, bias −4; "a" 1, "b" 0).
+
+    QRNN: f = o = σ(30) and g = tanh(0) = 0, so from zero state C_t = g + f⊙(C_{t−1} − g) stays
+    exactly 0 and h = o⊙C = 0; a C held at 1 makes h ≈ 1 from the next step, one held at ½ only
+    h ≈ ½ (8·½ − 4 = 0 < 1: still "a"). minGRU: z = σ(−30) ≈ 1e-13 with n = ½, so h, from 0,
+    stays below 1e-10 over any text shorter than a million characters, and an h held at 1 stays.
+    """
+    config = tiny_config(hidden_size=2, dtype="float64", ema_decay=0.0, **SCANNING[variant])
+    params = {k: np.zeros_like(v) for k, v in init_params(config, ABC.size, np.random.default_rng(0)).items()}
+    H = 2
+    if config.cell == "qrnn":
+        params["rnn.0.b"][[0, H]] = 30, 30  # unit 0's f and o
+    else:
+        params["rnn.0.b"][0] = -30  # unit 0's z
+    params["head.W"][0, 0] = 8
+    params["head.b"][:] = -4, 1, 0
+    return config, ABC, params
+
+
 # ---------------------------------------------------------------- the plain reference forward
 
 
@@ -65,19 +87,40 @@ def layer_norm(a, gain, shift):
     return gain * (a - a.mean()) / np.sqrt(a.var() + LN_EPS) + shift
 
 
-def reference_step(config, p, x, h, c):
+def reference_step(config, p, x, state):
     """One step of one layer for one stream, the cell's equations written out: x (D,) is the
-    layer's input, p its parameters. Returns (h, c, {gate: value})."""
-    H = len(h)
-    a = x @ p["Wx"] + p["b"]
+    layer's input, p its parameters, state {"h", "c" (LSTM, QRNN), "p" (window-2 QRNN)}.
+    Returns (the next state, {gate: value})."""
+    h, H, b = state["h"], len(state["h"]), p["b"]
+    a = x @ p["Wx"][:, :b.size] + b  # a window-2 QRNN's further columns are the next step's share
     if config.cell == "rnn":
-        return np.tanh(a + h @ p["Wh"]), None, {}
+        return {"h": np.tanh(a + h @ p["Wh"])}, {}
     if config.cell == "gru":
         z = sigmoid(a[:H] + h @ p["Wh"][:, :H])
         r = sigmoid(a[H:2 * H] + h @ p["Wh"][:, H:2 * H])
         n = np.tanh(a[2 * H:] + (r * h) @ p["Wh"][:, 2 * H:])
-        return (1 - z) * h + z * n, None, {"z": z, "r": r, "n": n}
-    a = a + h @ p["Wh"]
+        return {"h": (1 - z) * h + z * n}, {"z": z, "r": r, "n": n}
+    if config.cell == "mingru":
+        z, n = sigmoid(a[:H]), np.where(a[H:] >= 0, a[H:] + 0.5, sigmoid(a[H:]))
+        return {"h": (1 - z) * h + z * n}, {"z": z, "n": n}
+    if config.cell == "qrnn":
+        return qrnn_step(p, x, state, a)
+    return lstm_step(config, p, state, a + h @ p["Wh"])
+
+
+def qrnn_step(p, x, state, a):
+    """The QRNN's step from a = x·W_0 + b; for window 2, p = x_{t−1}·W_1 is added and x_t·W_1 carried."""
+    H, carried = len(state["h"]), {}
+    if "p" in state:
+        a, carried["p"] = a + state["p"], x @ p["Wx"][:, 3 * H:]
+    f, o, g = sigmoid(a[:H]), sigmoid(a[H:2 * H]), np.tanh(a[2 * H:])
+    c = f * state["c"] + (1 - f) * g
+    return {"h": o * c, "c": c, **carried}, {"f": f, "o": o, "g": g}
+
+
+def lstm_step(config, p, state, a):
+    """The LSTM's step (peephole, coupled, layer norm) from a = x·Wx + b + h·Wh."""
+    H, c = len(state["h"]), state["c"]
     names = ("f", "o", "g") if config.coupled_gates else ("i", "f", "o", "g")
     pre = {name: a[k * H:(k + 1) * H] for k, name in enumerate(names)}
     if config.layer_norm:
@@ -90,7 +133,7 @@ def reference_step(config, p, x, h, c):
     o = sigmoid(pre["o"] + peep.get("o", 0) * c_new)
     squashed = np.tanh(layer_norm(c_new, p["ln_gain"][4], p["ln_shift"][4]) if config.layer_norm else c_new)
     gates = {"f": f, "o": o, "g": g} if config.coupled_gates else {"i": i, "f": f, "o": o, "g": g}
-    return o * squashed, c_new, gates
+    return {"h": o * squashed, "c": c_new}, gates
 
 
 def reference_forward(config, params, ids):
@@ -98,17 +141,17 @@ def reference_forward(config, params, ids):
     log-probabilities of the next symbol, all float64."""
     L, H = config.num_layers, config.hidden_size
     layers = [{k.split(".")[2]: v for k, v in params.items() if k.startswith(f"rnn.{layer}.")} for layer in range(L)]
-    h, c = [np.zeros(H) for _ in range(L)], [np.zeros(H) for _ in range(L)]
+    widths = CELLS[config.cell](config).state_widths
+    states = [{name: np.zeros(width * H) for name, width in zip("hcp", widths)} for _ in range(L)]
     V = len(params["head.b"])
     steps, logps = [], []
     for i in ids:
         x = params["embed"][i] if "embed" in params else np.eye(V)[i]
         values = {}
         for layer, p in enumerate(layers):
-            h[layer], c[layer], gates = reference_step(config, p, x, h[layer], c[layer])
-            values.update({(layer, "h"): h[layer], (layer, "c"): c[layer]})
-            values.update({(layer, name): gate for name, gate in gates.items()})
-            x = h[layer]
+            states[layer], gates = reference_step(config, p, x, states[layer])
+            values.update({(layer, kind): value for kind, value in {**states[layer], **gates}.items() if kind != "p"})
+            x = states[layer]["h"]
         logits = x @ params["head.W"] + params["head.b"]
         logps.append(logits - logits.max() - np.log(np.exp(logits - logits.max()).sum()))
         steps.append(values)

@@ -20,18 +20,22 @@ import numpy as np
 from charrnn.config import make_config
 from charrnn.model import init_params
 from charrnn.vocab import Vocab
+from conftest import VARIANTS
 from planted import save_model
 
 ALPHABET = "\n !&',-./:;<>?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 STARTUP = 60  # seconds: a cold numba cache compiles the kernels first
 
 
-def make_checkpoint(path, dtype="float32", hidden_size=32, num_layers=2, seed=0, alphabet=ALPHABET, likely=""):
-    """A random-weight LSTM over `alphabet`, saved at `path`; its head is scaled up so the text is
-    varied, and each character of `likely` gets a head bias of +6: after anything, one such
-    character of 66 has p ≈ e⁶ / (e⁶ + 65) ≈ 0.86 and every other character ≈ 0.002."""
+def make_checkpoint(path, dtype="float32", hidden_size=32, num_layers=2, seed=0, alphabet=ALPHABET, likely="",
+                    cell=None):
+    """A random-weight LSTM (or the `cell` a conftest.VARIANTS name gives) over `alphabet`, saved at
+    `path`; its head is scaled up so the text is varied, and each character of `likely` gets a head
+    bias of +6: after anything, one such character of 66 has p ≈ e⁶ / (e⁶ + 65) ≈ 0.86 and every
+    other character ≈ 0.002."""
     config = make_config({"cell": "lstm", "hidden_size": hidden_size, "num_layers": num_layers, "dtype": dtype,
-                          "batch_size": 4, "seq_length": 16, "ema_decay": 0.0})  # no average: the model is `params`
+                          "batch_size": 4, "seq_length": 16, "ema_decay": 0.0,  # no average: the model is `params`
+                          **VARIANTS[cell or "lstm"]})
     vocab = Vocab(sorted({ord(c) for c in alphabet}))
     params = init_params(config, vocab.size, np.random.default_rng(seed))
     params["head.W"] *= 4

@@ -18,14 +18,16 @@ from charrnn.hooks import value_kinds
 from charrnn.records import CharScores
 from charrnn.vocab import Vocab
 from conftest import invoke, make_text
-from planted import ABC, as_model, head_link, random_model, reference_forward, save_model
+from planted import ABC, as_model, head_link, random_model, reference_forward, save_model, scan_link
 
 TEXT = make_text(1500, seed=3)
 VOCAB = Vocab(sorted(set(map(ord, TEXT))))
 VARIANTS = {"rnn": dict(cell="rnn"), "lstm": dict(cell="lstm"), "peephole": dict(cell="lstm", peephole=True),
             "coupled": dict(cell="lstm", coupled_gates=True),
             "peephole coupled": dict(cell="lstm", peephole=True, coupled_gates=True),
-            "layer norm": dict(cell="lstm", layer_norm=True), "gru": dict(cell="gru", embedding_size=3)}
+            "layer norm": dict(cell="lstm", layer_norm=True), "gru": dict(cell="gru", embedding_size=3),
+            "qrnn": dict(cell="qrnn", qrnn_window=1),
+            "qrnn window 2": dict(cell="qrnn", qrnn_window=2, embedding_size=3), "mingru": dict(cell="mingru")}
 
 
 def variant_model(name, dtype="float64"):
@@ -89,7 +91,7 @@ def test_generate_checks_its_options_when_called(trained):
 # ---------------------------------------------------------------- score
 
 
-@pytest.mark.parametrize("name", ["lstm", "gru", "layer norm"])
+@pytest.mark.parametrize("name", ["lstm", "gru", "layer norm", "qrnn window 2", "mingru"])
 def test_score_equals_a_plain_forward_of_each_stream(name):
     model, params = variant_model(name)
     ids = VOCAB.encode(TEXT)[0]
@@ -162,7 +164,8 @@ def test_score_unknown_characters(trained):
 def test_activations_equal_the_reference_cells(name):
     model, params = variant_model(name)
     kinds = value_kinds(model.config)
-    assert kinds == {"rnn": ("h",), "gru": ("h", "z", "r", "n")}.get(model.config.cell, kinds)
+    assert kinds == {"rnn": ("h",), "gru": ("h", "z", "r", "n"), "qrnn": ("h", "c", "f", "o", "g"),
+                     "mingru": ("h", "z", "n")}.get(model.config.cell, kinds)
     text = TEXT[:300]
     steps, _ = reference_forward(model.config, params, VOCAB.encode(text)[0])
     values = model.activations(text, kinds=kinds)
@@ -176,11 +179,13 @@ def test_activations_equal_the_reference_cells(name):
         assert np.array_equal(np.concatenate([c.values[1, kind] for c in chunked]), values[1, kind])
 
 
-@pytest.mark.parametrize("name", ["rnn", "lstm", "layer norm", "gru"])
+@pytest.mark.parametrize("name", ["rnn", "lstm", "layer norm", "gru", "qrnn window 2", "mingru"])
 def test_fused_kernels_record_the_same_activations(name):
     model64, _ = variant_model(name)
     model32, _ = variant_model(name, "float32")
-    assert build_cell(model32.config).step_forward.func.__module__.endswith("kernels")
+    cell = build_cell(model32.config)
+    step = cell.scan_forward.keywords["pool"] if cell.scans else cell.step_forward.func  # a scanning cell steps by its scan
+    assert step.__module__.endswith("kernels")
     kinds = value_kinds(model32.config)
     expected, got = model64.activations(TEXT[:200], kinds=kinds), model32.activations(TEXT[:200], kinds=kinds)
     for key, array in got.items():
@@ -211,6 +216,24 @@ def test_clamping_one_unit_makes_its_character_the_likeliest():
     assert ")" not in "".join(model.generate(**greedy, clamp={(0, "h", 1): 1.0}))  # unit 1 is not linked
 
 
+@pytest.mark.parametrize("variant", ["qrnn-1", "qrnn-2", "mingru"])
+def test_clamping_a_scanning_cells_unit_makes_its_character_the_likeliest(variant):
+    model = as_model(*scan_link(variant))
+    greedy = dict(prime="ab", n=200, greedy=True)
+    assert ")" not in "".join(model.generate(**greedy))  # never without the clamp
+    assert "".join(model.generate(**greedy, clamp={(0, "h", 0): 1.0})) == ")" * 200
+    assert ")" not in "".join(model.generate(**greedy, clamp={(0, "h", 1): 1.0}))  # unit 1 is not linked
+    if variant == "mingru":
+        with pytest.raises(CharrnnError, match="clamp 0:c:0: the mingru's state has no 'c', only h"):
+            model.generate(**greedy, clamp={(0, "c", 0): 1.0})
+        return
+    assert "".join(model.generate(**greedy, clamp={(0, "c", 0): 1.0})) == ")" * 200  # set during the prime
+    assert "".join(model.generate("a", n=5, greedy=True, clamp={(0, "c", 0): 1.0})) == "a))))"  # h = o⊙C next step
+    assert ")" not in "".join(model.generate(**greedy, clamp={(0, "c", 0): 0.5}))  # h ≈ ½: 8·½ − 4 < 1
+    held = model.activations("abab", kinds=("h", "c", "f"), clamp={(0, "c", 0): 1.0})
+    assert (held[0, "c"][:, 0] == 1).all() and held[0, "h"][0, 0] == 0 and (held[0, "h"][1:, 0] > 0.99).all()
+
+
 def test_a_clamp_to_the_value_a_unit_has_changes_nothing():
     model = as_model(*head_link())  # c₀ is exactly 0 at every step
     free = "".join(model.generate("ab", n=300, seed=5))
@@ -227,9 +250,10 @@ def test_clamp_in_score_and_activations():
     assert (values[0, "h"][:, 0] == 0.5).all() and (values[0, "c"][:, 0] == 0).all()
 
 
-def test_sample_clamp_flag(tmp_path):
-    path = save_model(tmp_path / "link.npz", *head_link())
+@pytest.mark.parametrize("variant, kind", [("lstm", "c"), ("qrnn-2", "c"), ("mingru", "h")])
+def test_sample_clamp_flag(tmp_path, variant, kind):
+    path = save_model(tmp_path / "link.npz", *(head_link() if variant == "lstm" else scan_link(variant)))
     free = invoke("sample", "--checkpoint", path, "--seed", "ab", "--n", "40", "--greedy")
-    held = invoke("sample", "--checkpoint", path, "--seed", "ab", "--n", "40", "--greedy", "--clamp", "0:c:0=1",
+    held = invoke("sample", "--checkpoint", path, "--seed", "ab", "--n", "40", "--greedy", "--clamp", f"0:{kind}:0=1",
                   "--clamp", "0:h:1=-0.5")
     assert free.stdout == "ab" + "a" * 40 and held.stdout == "ab" + ")" * 40, held.stderr

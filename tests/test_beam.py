@@ -17,7 +17,7 @@ from charrnn.model import init_params, init_state
 from charrnn.optim import OPTIMIZERS
 from charrnn.repetition import ngram_bans, penalise_repeats
 from charrnn.vocab import Vocab
-from conftest import invoke
+from conftest import VARIANTS, invoke
 
 SYMBOLS = "abc"  # V = 3
 
@@ -32,12 +32,13 @@ def logprobs(stderr):
     return [float(x) for x in re.findall(r"log-probability (-?[\d.]+) nats", stderr)]
 
 
-@pytest.fixture
-def small(tmp_path):
-    """A random float64 RNN over 'abc' whose likeliest 6 characters after 'a' greedy sampling
-    misses (seed 9, found by enumerating): (checkpoint path, params, config, vocab)."""
-    config = make_config({"cell": "rnn", "hidden_size": 6, "num_layers": 1, "dtype": "float64"})
-    params = {k: v * 3 for k, v in init_params(config, 3, np.random.default_rng(9)).items()}
+@pytest.fixture(params=[("rnn", 9), ("qrnn-2", 0), ("mingru", 2)], ids=lambda param: param[0])
+def small(tmp_path, request):
+    """A random float64 RNN (or QRNN, minGRU) over 'abc' whose likeliest 6 characters after 'a'
+    greedy sampling misses (the seeds found by enumerating): (checkpoint path, params, config, vocab)."""
+    variant, seed = request.param
+    config = make_config({"hidden_size": 6, "num_layers": 1, "dtype": "float64", **VARIANTS[variant]})
+    params = {k: v * 3 for k, v in init_params(config, 3, np.random.default_rng(seed)).items()}
     vocab = Vocab([ord(c) for c in SYMBOLS])
     meta = {"step": 0, "epoch": 0, "window": 0, "rng": {}, "best_val": None, "initial_loss": None, "elapsed": 0.0}
     path = tmp_path / "small.npz"

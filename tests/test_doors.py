@@ -1,7 +1,8 @@
 """The same seed gives the same text at every door: `charrnn sample --num-samples K
 --random-seed S`, Model.samples(num_samples=K, seed=S) and the server's n=K, seed=S (one
 batch of streams, stream k drawing from generator(S, k)). In float64, exactly; sample 0 is
-also what a lone sample of the seed gives."""
+also what a lone sample of the seed gives. For an LSTM and for the cells that scan a window
+in training and step one character at a time here."""
 
 import pytest
 
@@ -20,9 +21,10 @@ OPTIONS = {  # server field: (CLI flag, API keyword)
 }
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return make_checkpoint(tmp_path_factory.mktemp("doors") / "doors.npz", dtype="float64", hidden_size=24)
+@pytest.fixture(scope="module", params=["lstm", "qrnn-2", "mingru"])
+def checkpoint(tmp_path_factory, request):
+    return make_checkpoint(tmp_path_factory.mktemp("doors") / "doors.npz", dtype="float64", hidden_size=24,
+                           cell=request.param)
 
 
 @pytest.fixture(scope="module")

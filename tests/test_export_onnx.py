@@ -11,7 +11,7 @@ import pytest
 from charrnn.checkpoint import find_checkpoint, load_checkpoint
 from charrnn.vocab import Vocab
 from exporting import SHAPES, VARIANTS, charrnn_logits, onnx_logits, random_config, random_weights
-from conftest import SHAKESPEARE_COPIES, invoke
+from conftest import SHAKESPEARE_COPIES, STEPPING, invoke
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -49,7 +49,7 @@ def test_onnxruntime_computes_charrnns_logits_and_state(variant, shape, dtype):
         assert np.abs(got - want).max() <= TOLERANCE[dtype] * max(1, np.abs(want).max())
 
 
-@pytest.mark.parametrize("variant", [v for v in VARIANTS if v != "lstm-layernorm"])
+@pytest.mark.parametrize("variant", [v for v in STEPPING if v != "lstm-layernorm"])
 def test_fused_operators_match_the_onnx_reference_exactly(variant):
     """The fused RNN, LSTM and GRU mapping (gate order, transposes, negated GRU z and coupled i)
     in float64, run by onnx's own reference implementation of the operators, since onnxruntime
@@ -83,6 +83,21 @@ def test_exported_file_is_valid_and_describes_itself(trained, tmp_path):
     assert props["checkpoint_sha256"] == hashlib.sha256(ck.path.read_bytes()).hexdigest()
     assert [o.name for o in model.graph.output] == ["logits", "hT_0", "cT_0"]
     assert [i.name for i in model.graph.input] == ["ids", "h0_0", "c0_0"]
+
+
+@pytest.mark.parametrize("variant, arrays", [("qrnn-1", "hc"), ("qrnn-2", "hcp"), ("mingru", "h")])
+def test_a_scanning_cells_state_is_its_own(variant, arrays):
+    """The graph's state inputs and outputs are the cell's state arrays (a window-2 QRNN's p 3H
+    wide), and with no fused operator for these cells every layer is a Scan, in float32 too."""
+    from charrnn.export.onnx import build_model
+
+    config = random_config(variant, "2-onehot")
+    model = build_model(exportable(config, random_weights(config, VOCAB.size)))
+    widths = {"h": config.hidden_size, "c": config.hidden_size, "p": 3 * config.hidden_size}
+    expected = [(f"{k}0_{layer}", widths[k]) for layer in range(2) for k in arrays]
+    assert [(i.name, i.type.tensor_type.shape.dim[1].dim_value) for i in model.graph.input[1:]] == expected
+    assert [o.name for o in model.graph.output[1:]] == [name.replace("0_", "T_") for name, _ in expected]
+    assert [n.op_type for n in model.graph.node if n.op_type in ("Scan", "RNN", "LSTM", "GRU")] == ["Scan"] * 2
 
 
 @pytest.mark.slow

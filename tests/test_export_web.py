@@ -38,11 +38,13 @@ def export_web(checkpoint, directory):
     return directory
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_node_draws_what_charrnn_draws(node, tmp_path, variant):
-    """Random weights, every variant with an embedding and two layers, fed the same uniforms."""
+@pytest.mark.parametrize("variant, shape", [(variant, "2-embed") for variant in VARIANTS] +
+                         [("qrnn-2", "2-onehot"), ("mingru", "1-onehot")])
+def test_node_draws_what_charrnn_draws(node, tmp_path, variant, shape):
+    """Random weights, every variant with an embedding and two layers (and the cells that scan
+    on one-hot input, a window-2 QRNN's first layer a lookup of 6H-wide rows), fed the same uniforms."""
     vocab = Vocab([ord(c) for c in "abcdefghij klmnop\n"])
-    save_random_checkpoint(tmp_path / "ck.npz", random_config(variant), vocab)
+    save_random_checkpoint(tmp_path / "ck.npz", random_config(variant, shape), vocab)
     bundle = export_web(tmp_path / "ck.npz", tmp_path / "web")
     options = ["--n", 300, "--temperature", 0.9, "--top-k", 12]
     expected = charrnn_sample(tmp_path / "ck.npz", "--seed", "hello", "--random-seed", 4, *options)

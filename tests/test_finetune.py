@@ -10,8 +10,8 @@ import yaml
 
 from charrnn.checkpoint import load_checkpoint
 from charrnn.config import make_config
-from charrnn.finetune import STEP0_TOLERANCE, grow_params
-from charrnn.inference import log_likelihood
+from charrnn.finetune import STEP0_TOLERANCE, grow_params, new_symbol_bias, top_h_bounds
+from charrnn.inference import log_likelihood, run_layers
 from charrnn.model import init_params, init_state
 from charrnn.vocab import Vocab
 from conftest import TINY, invoke, make_text
@@ -49,7 +49,9 @@ def test_grown_vocab_keeps_old_ids_and_folds_the_new_texts_rare_symbols():
 
 
 @pytest.mark.parametrize("overrides", [{"cell": "lstm"}, {"cell": "gru", "embedding_size": 5},
-                                       {"cell": "rnn", "num_layers": 2}, {"cell": "lstm", "layer_norm": True}])
+                                       {"cell": "rnn", "num_layers": 2}, {"cell": "lstm", "layer_norm": True},
+                                       {"cell": "qrnn", "qrnn_window": 2}, {"cell": "mingru", "num_layers": 2},
+                                       {"cell": "mingru", "embedding_size": 5}])
 def test_new_symbols_leave_every_old_prediction_as_it_was(overrides):
     """Large head weights, the hardest case for the bias bound: per character, each old
     symbol's log-probability moves by less than the tolerance, at every position."""
@@ -67,12 +69,40 @@ def test_new_symbols_leave_every_old_prediction_as_it_was(overrides):
     assert change.min() > -1e-12 and change.max() <= STEP0_TOLERANCE
 
 
-def test_fine_tuned_run_starts_where_the_parent_is(tmp_path, corpus_file, new_text):
+@pytest.mark.parametrize("num_layers, embedding_size", [(1, 0), (2, 0), (2, 5)])
+def test_the_bias_bound_holds_where_a_mingrus_h_passes_1(num_layers, embedding_size):
+    """A minGRU's h is as large as the candidates it mixes (a + ½), not within [−1, 1]. With every
+    head weight negative, a large h pulls every old logit below what a bound for |h| ≤ 1 allows,
+    and new symbols given that bound's β take tens of nats from the old ones; the bound from
+    the weights (finetune.top_h_bounds) holds, and h stays within it."""
+    config = make_config({"hidden_size": 16, "num_layers": num_layers, "embedding_size": embedding_size,
+                          "dtype": "float64", "cell": "mingru"})
+    rng = np.random.default_rng(0)
+    old = init_params(config, 6, rng)
+    old["head.W"] = -np.abs(old["head.W"]) * 20
+    old["rnn.0.Wx"] *= 4
+    old["head.b"] = rng.normal(0, 5, 6)
+    ids = rng.integers(0, 6, (3, 200))
+    top, _ = run_layers(old, config, ids, init_state(config, 3))
+    low, high = top_h_bounds(old, config)
+    assert top.max() > 2 and (top >= low).all() and (top <= high).all()
+    grown = grow_params(old, config, 9, rng)
+    naive = dict(grown, **{"head.b": grown["head.b"].copy()})
+    naive["head.b"][6:] = new_symbol_bias(old["head.W"], old["head.b"], 3, (-np.ones(16), np.ones(16)))
+    before, _ = log_likelihood(old, config, ids[:, :-1], ids[:, 1:], init_state(config, 3))
+    for params, holds in ((grown, True), (naive, False)):
+        after, _ = log_likelihood(params, config, ids[:, :-1], ids[:, 1:], init_state(config, 3))
+        assert ((before - after).max() <= STEP0_TOLERANCE) == holds
+
+
+@pytest.mark.parametrize("cell", [["lstm"], ["qrnn", "--qrnn-window", "2"], ["mingru"]],
+                         ids=["lstm", "qrnn-2", "mingru"])
+def test_fine_tuned_run_starts_where_the_parent_is(tmp_path, corpus_file, new_text, cell):
     """Step 0 of the fine-tuned run scores the parent's validation sample as `charrnn eval` of
     the parent does (within 1e-3 nats/char); then its metrics report that loss at each evaluation."""
     parent, child = tmp_path / "parent", tmp_path / "child"
-    train(corpus_file, *TINY, "--run-dir", parent)
-    result = train(new_text, "--init-from", parent, *TINY, "--run-dir", child, "--max-steps", "20")
+    train(corpus_file, *TINY, "--cell", *cell, "--run-dir", parent)  # the later --cell wins
+    result = train(new_text, "--init-from", parent, *TINY[2:], "--run-dir", child, "--max-steps", "20")
     figure = json.loads(invoke("eval", "--checkpoint", parent, "--json").stdout)["nats_per_char"]
     ck = load_checkpoint(child / "latest.npz")
     assert abs(ck.meta["keep_eval"]["start"] - figure) < 1e-3

@@ -14,11 +14,15 @@ import pytest
 
 import charrnn
 from charrnn.batches import eval_streams
+from charrnn.config import make_config
+from charrnn.hooks import value_scales
+from charrnn.inspect.analyses import top_units
 from charrnn.inspect.find import inside_brackets, line_position
 from charrnn.inspect.terminal import use_colour
 from charrnn.vocab import Vocab
 from conftest import invoke, make_text
-from planted import BRACKET, LEFT, LINE, QUOTE, RIGHT, as_model, planted_lstm, planted_text, random_model, save_model
+from planted import (BRACKET, LEFT, LINE, QUOTE, RIGHT, as_model, planted_lstm, planted_text, random_model, save_model,
+                     scan_link)
 
 TEXT = planted_text(3000)
 
@@ -191,6 +195,48 @@ def test_colour_follows_the_terminal_and_no_color(monkeypatch):
     assert use_colour("auto", Terminal()) and not use_colour("never", Terminal())
     monkeypatch.setenv("NO_COLOR", "1")
     assert not use_colour("auto", Terminal()) and use_colour("always", Terminal())
+
+
+# ---------------------------------------------------------------- the cells that scan
+
+
+@pytest.mark.parametrize("variant", ["qrnn-2", "mingru"])
+def test_a_scanning_cells_gates_units_and_clamp(tmp_path, variant):
+    """scan_link's models: the QRNN's unit 0 has f = o = σ(30) at every step (right-saturated),
+    the minGRU's z = σ(−30) (left-saturated); the units' default kinds are the cell's state's;
+    and h held at 1 makes ")" the likeliest character after every step."""
+    path = save_model(tmp_path / "link.npz", *scan_link(variant))
+    text = "abab)ab" * 40
+    (tmp_path / "t.txt").write_text(text)
+    rows = jsonl(invoke("inspect", "gates", "t.txt", "--checkpoint", path, "--format", "jsonl"))
+    gates = ["z"] if variant == "mingru" else ["f", "o"]
+    assert [(r["layer"], r["kind"]) for r in rows] == [(0, gate) for gate in gates]
+    assert all(r["left" if variant == "mingru" else "right"] == [1.0, 0.0] for r in rows)
+    units = jsonl(invoke("inspect", "units", "t.txt", "--checkpoint", path, "--format", "jsonl"))
+    kinds = ("h",) if variant == "mingru" else ("h", "c")
+    assert list(units[0])[2:] == [f"0:{kind}:{i}" for kind in kinds for i in range(2)]
+    values = charrnn.load(path).activations(text, kinds=kinds)
+    assert [row[f"0:{kinds[-1]}:1"] for row in units] == values[0, kinds[-1]][:, 1].tolist()
+    held = jsonl(invoke("inspect", "score", "t.txt", "--checkpoint", path, "--format", "jsonl", "--clamp", "0:h:0=1"))
+    free = jsonl(invoke("inspect", "score", "t.txt", "--checkpoint", path, "--format", "jsonl"))
+    assert all(row["top"][0][0] == ")" for row in held) and not any(row["top"][0][0] == ")" for row in free)
+
+
+def test_each_kind_has_the_scale_of_its_values():
+    """Colours and saturation read a kind's scale, not its name: a QRNN's C lies in [−1, 1] (a
+    convex mix of tanh's) where an LSTM's is unbounded, and a minGRU's h and n are unbounded
+    where the GRU's are tanh's."""
+    def scales(**config):
+        return value_scales(make_config(config))
+
+    assert scales(cell="lstm") == {"h": "bounded", "c": "unbounded", "i": "gate", "f": "gate", "o": "gate",
+                                   "g": "bounded"}
+    assert scales(cell="qrnn") == {"h": "bounded", "c": "bounded", "f": "gate", "o": "gate", "g": "bounded"}
+    assert scales(cell="gru") == {"h": "bounded", "z": "gate", "r": "gate", "n": "bounded"}
+    assert scales(cell="mingru") == {"h": "unbounded", "z": "gate", "n": "unbounded"}
+    values = {(0, "c"): np.array([[0.95], [0.5]])}  # |C| > 0.9 half the time; |tanh C| never
+    assert top_units(values, {"c": "bounded"}, 1)[0]["saturation"] == 0.5
+    assert top_units(values, {"c": "unbounded"}, 1)[0]["saturation"] == 0.0
 
 
 # ---------------------------------------------------------------- HTML

@@ -13,7 +13,7 @@ from charrnn.inspect.page import dequantise, quantise
 from charrnn.inspect.terminal import unit_colours
 from charrnn.vocab import Vocab
 from conftest import invoke
-from planted import as_model, planted_lstm, planted_text, random_model, save_model
+from planted import PLANTED, as_model, planted_lstm, planted_text, random_model, save_model
 
 TEXT = planted_text(1500)
 
@@ -54,12 +54,35 @@ def test_units_gallery_recolours_to_the_stored_values(browser, tmp_path):
     for name in ("0:c:0", "0:c:2", "0:f:3", "0:h:1"):
         picker.select_by_visible_text(name)
         j = units.index(tuple(int(x) if x.isdigit() else x for x in name.split(":")))
-        expected = np.array(unit_colours(stored[j], units[j][1]))
+        expected = np.array(unit_colours(stored[j], {"c": "unbounded", "f": "gate", "h": "bounded"}[units[j][1]]))
         assert np.abs(background_colours(browser) - expected).max() <= 1, name
     assert not np.array_equal(before, background_colours(browser))
     browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_RIGHT)
     assert browser.execute_script("return document.body.dataset.unit") == "0:h:2"
     assert network_requests(browser) == []
+
+
+def test_a_mingrus_unbounded_h_is_coloured_by_tanh(browser, tmp_path):
+    """A minGRU's h grows past 1 (its candidate is a + ½ above 0), so the gallery shows it as an
+    LSTM's C, by tanh, where a bounded value would be clipped; its gate z as a gate."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    config, params = random_model(PLANTED, cell="mingru", hidden_size=4)
+    params["rnn.0.Wx"] *= 4  # candidates well above 1 on some characters
+    save_model(tmp_path / "mingru.npz", config, PLANTED, params)
+    (tmp_path / "text.txt").write_text(TEXT[:400])
+    result = invoke("inspect", "units", "text.txt", "--checkpoint", "mingru.npz", "--kinds", "h,z", "-o", "u.html")
+    assert result.exit_code == 0, result.stderr
+    open_report(browser, tmp_path / "u.html")
+    units, X = unit_matrix(as_model(config, PLANTED, params).activations(TEXT[:400], kinds=("h", "z")))
+    stored = dequantise(*quantise(X))
+    assert (X[:, :4] > 1.2).any()  # h beyond the bounded scale's end
+    picker = Select(browser.find_element(By.TAG_NAME, "select"))
+    for j, (_, kind, _) in enumerate(units):
+        picker.select_by_index(j)
+        expected = np.array(unit_colours(stored[j], {"h": "unbounded", "z": "gate"}[kind]))
+        assert np.abs(background_colours(browser) - expected).max() <= 1, units[j]
 
 
 def test_score_page_hover_and_a_hostile_text(browser, tmp_path):

@@ -51,7 +51,10 @@ def relative_difference(a, b):
     ("float64", 1e-12, ["--cell", "lstm", "--optimizer", "adam", "--learning-rate", "0.01", "--dropout", "0.2",
                         "--state-reset", "0.2"]),
     ("float32", 1e-5, ["--cell", "gru", "--optimizer", "adagrad"]),
-])
+    ("float64", 1e-12, ["--cell", "qrnn", "--qrnn-window", "2", "--optimizer", "adam", "--learning-rate", "0.01",
+                        "--dropout", "0.2", "--state-reset", "0.2"]),
+    ("float32", 1e-5, ["--cell", "mingru", "--optimizer", "adam", "--learning-rate", "0.01"]),
+], ids=["lstm", "gru", "qrnn-2", "mingru"])
 def test_two_ranks_train_the_single_process_model(tmp_path, corpus_file, dtype, tolerance, extra):
     """20 steps on 2 ranks equal 20 steps in one process, but for the order of summation."""
     args = [corpus_file, *MODEL, *extra, "--dtype", dtype, "--max-steps", "20"]

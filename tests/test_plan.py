@@ -10,6 +10,7 @@ from charrnn.config import make_config
 from charrnn.model import init_params
 from charrnn.optim import learning_rate
 from charrnn.plan import LAYER_NORM_BELOW, MIN_STEPS, dropout_for, layer_norm_for, plan, probe
+from charrnn.plan_choices import Choice, choose
 from charrnn.sizes import weight_count
 from conftest import invoke
 
@@ -33,11 +34,12 @@ def test_dropout_grows_with_weights_times_passes():
 
 
 @pytest.mark.parametrize("extra", [{}, {"num_layers": 1}, {"num_layers": 3, "embedding_size": 5},
-                                   {"cell": "gru"}, {"cell": "rnn"}])
-def test_weight_count_is_the_lstms_and_bounds_the_other_cells(extra):
+                                   {"cell": "gru"}, {"cell": "rnn"}, {"cell": "qrnn", "num_layers": 3},
+                                   {"cell": "qrnn", "qrnn_window": 1, "embedding_size": 5}, {"cell": "mingru"}])
+def test_weight_count_is_exact_for_the_lstm_and_the_scanning_cells_and_bounds_the_others(extra):
     config = make_config({"hidden_size": 12, **extra})
     made = sum(p.size for p in init_params(config, 7, np.random.default_rng(0)).values())
-    assert weight_count(config, 7) == made if config.cell == "lstm" else weight_count(config, 7) > made
+    assert weight_count(config, 7) == made if config.cell not in ("gru", "rnn") else weight_count(config, 7) > made
 
 
 def test_plan_regularises_by_weight_passes_and_schedules_to_the_deadline():
@@ -70,6 +72,39 @@ def test_probe_times_each_width_narrowest_first_and_stops_at_the_first_too_slow(
     assert list(probe(config, 5, (8, 16, 32), steps=1)) == [8, 16, 32]
     timed = probe(config, 5, (8, 16, 32), steps=1, enough=enough)
     assert list(timed) == [8, 16] and asked == list(timed.values()) and all(t > 0 for t in asked)
+
+
+def test_the_table_of_choices_plans_measured_rows_and_unmeasured_ones_on_request():
+    """By default the measured LSTM 2xH; a cell not yet measured only when asked for (its first
+    row, or the depth asked for), a cell or depth the table lacks as a row of its own; and a
+    measurement enters as data: a row measured best from 5 minutes takes those budgets."""
+    assert choose(60)[:2] == choose(3600)[:2] == ("lstm", 2) and choose(60).measured
+    assert choose(60, "qrnn")[:2] == ("qrnn", 4) and not choose(60, "qrnn").measured
+    assert choose(60, "qrnn", 2)[:2] == ("qrnn", 2) and choose(60, "mingru")[:2] == ("mingru", 3)
+    assert choose(60, None, 3)[:2] == ("lstm", 3) and choose(60, "gru")[:2] == ("gru", 2)  # rows of their own
+    assert choose(60, "lstm")[:2] == ("lstm", 2) and choose(60, "lstm").measured
+    measured = (Choice("qrnn", 4, (300, math.inf), "measured"), Choice("lstm", 2, (0, math.inf), "measured"))
+    assert choose(600, table=measured).cell == "qrnn" and choose(120, table=measured).cell == "lstm"
+    assert choose(120, "qrnn", table=measured).cell == "qrnn"
+
+
+def test_a_plan_names_its_cell_and_says_when_it_is_not_measured():
+    qrnn = Choice("qrnn", 4, (), "a guess")
+    overrides, reason = plan(480, 1_000_000, 110_000, STEP_SECONDS, WEIGHTS, choice=qrnn)
+    assert (overrides["cell"], overrides["num_layers"], overrides["hidden_size"]) == ("qrnn", 4, 256)
+    assert reason.startswith("plan for 480 s: QRNN 4x256 (") and "qrnn x4 (a guess) is not yet measured" in reason
+    overrides, reason = plan(480, 1_000_000, 110_000, STEP_SECONDS, WEIGHTS)
+    assert (overrides["cell"], overrides["num_layers"]) == ("lstm", 2) and "not yet measured" not in reason
+
+
+def test_time_plans_the_cell_asked_for(tmp_path, corpus_file):
+    result = invoke("train", corpus_file, "--time", "3s", "--cell", "mingru", "--hidden-size", "16", "--batch-size",
+                    "4", "--seq-length", "16", "--quiet", "--run-dir", tmp_path / "run")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.startswith("plan for 3 s: minGRU 3x16 (") and "is not yet measured" in result.stderr
+    config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert (config["cell"], config["num_layers"], config["layer_norm"], config["optimizer"]) == ("mingru", 3, False,
+                                                                                                 "adam")
 
 
 def test_warm_up_then_schedule():

@@ -26,6 +26,10 @@ VARIANTS = {
     "gru-adam-average": ["--cell", "gru", "--ema-decay", "0.9"],
     "lstm-peephole-coupled-embedding": ["--cell", "lstm", "--peephole", "--coupled-gates", "--embedding-size", "8",
                                         "--clip-mode", "norm"],
+    "qrnn-1-dropout-reset": ["--cell", "qrnn", "--qrnn-window", "1", "--dropout", "0.2", "--state-reset", "0.2"],
+    "qrnn-2-embedding-average": ["--cell", "qrnn", "--embedding-size", "8", "--ema-decay", "0.9", "--dropout", "0.1"],
+    "mingru-adam-step": ["--cell", "mingru", "--optimizer", "adam", "--lr-schedule", "step", "--lr-decay-every", "7",
+                         "--lr-decay", "0.9", "--dropout", "0.2"],
 }
 
 

@@ -45,7 +45,7 @@ def look(server, key=KEY, **body):
 def unit_values(model, layer, kind, unit=None):
     """The unit's name and its values as the server sends them, and the layer's ranking."""
     values = model.activations(TEXT, layers=[layer], kinds=(kind,))[layer, kind]  # (T, H)
-    ranked = top_units({(layer, kind): values}, 10)
+    ranked = top_units({(layer, kind): values}, model.scales, 10)
     index = ranked[0]["index"] if unit is None else unit
     return f"{layer}:{kind}:{index}", np.round(values[:, index].astype(np.float64), 4).tolist(), ranked
 
@@ -75,7 +75,24 @@ def test_a_units_values_are_the_python_apis(server, model, fields, layer, kind, 
     name, values, ranked = unit_values(model, layer, kind, unit)
     assert body["units"] == ranked and len(ranked) == 10
     assert body["unit"] == {"unit": name, "layer": layer, "kind": kind, "index": int(name.split(":")[2]),
-                            "values": values}
+                            "scale": {"c": "unbounded", "f": "gate"}[kind], "values": values}
+
+
+@pytest.mark.parametrize("cell, kind, scale, gate", [("qrnn-2", "c", "bounded", "f"),
+                                                    ("mingru", "h", "unbounded", "z")])
+def test_a_scanning_cells_units_over_http(tmp_path, cell, kind, scale, gate):
+    """A QRNN's C and a minGRU's h (the state's last kind, the default), and a gate, as the Python
+    API reads them, each with the scale its colours take: a QRNN's C stays in [−1, 1]."""
+    checkpoint = make_checkpoint(tmp_path / "scan.npz", cell=cell)
+    scanning = charrnn.load(checkpoint)
+    with Server(checkpoint, "--api-key", KEY) as server:
+        state, gated = look(server, text=TEXT, layer=1).json(), look(server, text=TEXT, layer=0, kind=gate).json()
+    assert state["scores"] == list(scanning.score(TEXT, top_k=5).records(scanning.vocab))
+    for body, layer, which, how in ((state, 1, kind, scale), (gated, 0, gate, "gate")):
+        name, values, ranked = unit_values(scanning, layer, which)
+        assert body["units"] == ranked
+        assert body["unit"] == {"unit": name, "layer": layer, "kind": which, "index": int(name.split(":")[2]),
+                                "scale": how, "values": values}
 
 
 def test_scoring_beside_a_stream_changes_neither(server, model):
@@ -142,13 +159,13 @@ def test_the_look_inside_tab_colours_the_text(browser, server, model):  # noqa: 
     name, values, ranked = unit_values(model, 1, "c")
     WebDriverWait(browser, 10).until(lambda d: coloured_by() == name)
     by_unit = backgrounds(browser, output)
-    assert by_unit == computed(browser, "unitColour(v, 'c')", values) and by_unit != by_surprisal
+    assert by_unit == computed(browser, "unitColour(v, 'unbounded')", values) and by_unit != by_surprisal
 
     Select(browser.find_element(By.ID, "top-units")).select_by_index(1)  # the second most variable unit
     name, values, _ = unit_values(model, 1, "c", ranked[1]["index"])
     WebDriverWait(browser, 30).until(lambda d: coloured_by() == name)
     by_second = backgrounds(browser, output)
-    assert by_second == computed(browser, "unitColour(v, 'c')", values) and by_second != by_unit
+    assert by_second == computed(browser, "unitColour(v, 'unbounded')", values) and by_second != by_unit
 
     ActionChains(browser).move_to_element(output.find_elements(By.TAG_NAME, "span")[e]).perform()
     shown = browser.find_element(By.ID, "look-detail").text

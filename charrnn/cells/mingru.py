@@ -32,6 +32,13 @@ def candidate_slope(n):
     return np.where(n >= 0.5, 1, n * (1 - n))
 
 
+def h_bounds(a_low, a_high):
+    """(low, high): bounds on h over any steps from h_0 = 0 when the candidates' pre-activations
+    stay in [a_low, a_high] (each (H,)). h is a convex mix of h_0 and the candidates n = g(a),
+    g increasing and positive, so 0 ≤ h ≤ g(a_high)."""
+    return np.zeros_like(a_high), candidate_(np.array(a_high, np.float64))
+
+
 def min_gru_pool(a, h0):
     """a (T, N, 2H): z and n pre-activations, activated in place; returns h (T, N, H) from h_0 (N, H)."""
     H = h0.shape[1]

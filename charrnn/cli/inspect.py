@@ -91,14 +91,18 @@ class Output:
         click.echo(self.path)
 
 
-def kinds_option(default):
-    return click.option("--kinds", default=default, show_default=True, help="Kinds of value, comma-separated: h, c "
-                        "and the gates (LSTM i,f,o,g; GRU z,r,n).")
+def kinds_option():
+    return click.option("--kinds", help="Kinds of value, comma-separated: h, c (LSTM, QRNN) and the gates (LSTM "
+                        "i,f,o,g; GRU z,r,n; QRNN f,o,g; minGRU z,n) [default: the state's, h and c where the cell "
+                        "has c].")
 
 
 def parse_kinds(config, text):
-    from ..hooks import value_kinds
+    """The kinds --kinds names, checked against the model; None: the state's."""
+    from ..hooks import state_kinds, value_kinds
 
+    if text is None:
+        return state_kinds(config)
     kinds = tuple(k.strip() for k in text.split(",") if k.strip())
     for kind in kinds:
         if kind not in value_kinds(config):
@@ -146,7 +150,7 @@ def score(model, data, text, errors, unknown, view, buckets, colour_by, top_k, c
               "repeatable.")
 @click.option("--top", type=click.IntRange(1), help="The N units with the largest variance (or --by saturation).")
 @click.option("--by", type=click.Choice(["variance", "saturation"]), default="variance", show_default=True)
-@kinds_option("h,c")
+@kinds_option()
 def units(model, data, text, errors, unknown, view, units, top, by, kinds):
     """FILE coloured by units' values: --unit, or the --top N (a table in the terminal; the
     HTML is a gallery with a unit picker, every unit of --kinds by default)."""
@@ -165,7 +169,7 @@ def units(model, data, text, errors, unknown, view, units, top, by, kinds):
 @click.option("--regex", help="Characters inside the pattern's matches are 1, the rest 0.")
 @click.option("--labels", "labels_file", type=click.Path(dir_okay=False), help="A file of one number per character.")
 @click.option("--top", type=click.IntRange(1), default=10, show_default=True, help="Units shown in each table.")
-@kinds_option("h,c")
+@kinds_option()
 def find(model, data, text, errors, unknown, view, hypothesis, regex, labels_file, top, kinds):
     """Rank units by their correlation with a concept (r, or AUC for 0/1 labels), a probe over
     all units, and the same for a control with random weights."""
@@ -207,7 +211,7 @@ def gates(model, data, text, errors, unknown, view):
 @click.option("--select", "span", required=True, metavar="START:END", help="The span of characters, END exclusive.")
 @click.option("--threshold", type=float, default=0.3, show_default=True, help="A unit is on above this value.")
 @click.option("--top", type=click.IntRange(1), default=10, show_default=True, help="Matches listed.")
-@kinds_option("h,c")
+@kinds_option()
 def match(model, data, text, errors, unknown, view, span, threshold, top, kinds):
     """The units on throughout a span (and off just before it), then the other spans where the
     same units are on, ranked by overlap (LSTMVis's select and match)."""

@@ -10,7 +10,11 @@
 //   model.json   config, vocab (code points, or byte values in byte mode), and a tensor table:
 //                name, shape and byte offset of each array in weights.bin, in charrnn's layout
 //                (rnn.L.Wx (D, G·H), rnn.L.Wh (H, G·H), rnn.L.b, head.W (H, V), ...; rows
-//                major) with its gate order (LSTM i, f, o, g; coupled f, o, g; GRU z, r, n)
+//                major) with its gate order (LSTM i, f, o, g; coupled f, o, g; GRU z, r, n;
+//                QRNN f, o, g; minGRU z, n). The QRNN and the minGRU have no Wh. A window-2
+//                QRNN's Wx is (D, 6H) = [W_0 | W_1] with b (3H) on W_0's columns: a step's
+//                x·Wx gives its own pre-activations and, in the last 3H, the next step's share,
+//                which the state carries as p (3H) beside h and C.
 //   weights.bin  the arrays, little-endian float32, one after another
 //
 // Arithmetic is in float64 (JavaScript numbers) on the float32 weights. Sampling follows
@@ -29,7 +33,10 @@
   // ---- the model: tensors, cells, one step ----
 
   // the column blocks of Wx, Wh and b that the cells below read, in model.json's "gate_order"
-  const GATE_ORDER = { rnn: "h", gru: "zrn", lstm: "ifog", coupled: "fog" };
+  const GATE_ORDER = { rnn: "h", gru: "zrn", lstm: "ifog", coupled: "fog", qrnn: "fog", mingru: "zn" };
+  // each state array's width in units of H: h; h, C; and a window-2 QRNN's p (cells/__init__.py)
+  const STATE_WIDTHS = (config) => ({ lstm: [1, 1], qrnn: config.qrnn_window === 2 ? [1, 1, 3] : [1, 1] })[config.cell]
+    || [1];
 
   function loadModel(model, bytes) {
     // model.json's object and weights.bin's bytes (a DataView) → {config, vocab, tensors}
@@ -38,14 +45,15 @@
       throw new Error(`model.json's gate order ${JSON.stringify(model.gate_order)} is not the ${variant} ` +
         `order this sampler reads (${[...GATE_ORDER[variant]].join(", ")}): export it with this charrnn`);
     }
-    const tensors = {};
+    const tensors = {}, shapes = {};
     for (const { name, shape, offset } of model.tensors) {
       const size = shape.reduce((a, b) => a * b, 1);
       const values = new Float64Array(size);
       for (let k = 0; k < size; k++) values[k] = bytes.getFloat32(offset + 4 * k, true);
       tensors[name] = values;
+      shapes[name] = shape;
     }
-    return { config: model.config, vocab: makeVocab(model.vocab), tensors, epsilon: model.layer_norm_epsilon };
+    return { config: model.config, vocab: makeVocab(model.vocab), tensors, shapes, epsilon: model.layer_norm_epsilon };
   }
 
   function addVecMat(y, x, W, cols, from = 0, to = cols) {
@@ -106,6 +114,27 @@
       normalise(c, 0, H, L.gain.subarray(4 * H), L.shift.subarray(4 * H), L.epsilon, zc);
       for (let j = 0; j < H; j++) h[j] = sigmoid(z[2 * H + j]) * Math.tanh(zc[j]);
     },
+    qrnn(a, [h, c, p], L) { // a += p (window 2), then p = x·W_1; f, o = σ, g = tanh; C = g + f⊙(C − g), h = o⊙C
+      const H = L.H;
+      if (p) {
+        for (let k = 0; k < 3 * H; k++) {
+          a[k] += p[k];
+          p[k] = a[3 * H + k];
+        }
+      }
+      for (let j = 0; j < H; j++) {
+        const f = sigmoid(a[j]), o = sigmoid(a[H + j]), g = Math.tanh(a[2 * H + j]);
+        c[j] = g + f * (c[j] - g);
+        h[j] = o * c[j];
+      }
+    },
+    mingru(a, [h], L) { // z = σ(a_z), n = a_n + ½ for a_n ≥ 0, else σ(a_n); h = h + z⊙(n − h)
+      const H = L.H;
+      for (let j = 0; j < H; j++) {
+        const an = a[H + j], n = an >= 0 ? an + 0.5 : sigmoid(an);
+        h[j] += sigmoid(a[j]) * (n - h[j]);
+      }
+    },
   };
 
   function makeNet(model) {
@@ -114,18 +143,18 @@
     const cell = config.cell === "lstm" && config.layer_norm ? "layernorm_lstm" : config.cell;
     const layers = [];
     for (let l = 0; l < config.num_layers; l++) {
-      const p = (name) => t[`rnn.${l}.${name}`];
+      const p = (name) => t[`rnn.${l}.${name}`], width = model.shapes[`rnn.${l}.Wx`][1]; // Wx's columns
       layers.push({ H, Wx: p("Wx"), Wh: p("Wh"), b: p("b"), peep: p("peep"), gain: p("ln_gain"), shift: p("ln_shift"),
-        coupled: config.coupled_gates, epsilon: model.epsilon, width: p("b").length,
-        a: new Float64Array(p("b").length), normalised: new Float64Array(p("b").length), scratch: new Float64Array(H) });
+        coupled: config.coupled_gates, epsilon: model.epsilon, width,
+        a: new Float64Array(width), normalised: new Float64Array(width), scratch: new Float64Array(H) });
     }
     const embed = t.embed, headW = t["head.W"], headB = t["head.b"], V = headB.length;
-    const zeroState = () => layers.map(() => Array.from({ length: config.cell === "lstm" ? 2 : 1 },
-      () => new Float64Array(H)));
+    const zeroState = () => layers.map(() => STATE_WIDTHS(config).map((w) => new Float64Array(w * H)));
     function step(id, state) {
       let x = embed ? embed.subarray(id * config.embedding_size, (id + 1) * config.embedding_size) : null;
       layers.forEach((L, l) => {
-        const a = L.a; // x·Wx + b; the one-hot first layer's x·Wx is row `id` of Wx
+        const a = L.a; // x·Wx + b, b on its first columns; the one-hot first layer's x·Wx is row `id` of Wx
+        a.fill(0);
         a.set(L.b);
         if (x) addVecMat(a, x, L.Wx, L.width);
         else for (let j = 0; j < L.width; j++) a[j] += L.Wx[id * L.width + j];

@@ -1,14 +1,21 @@
 """charrnn's cells as primitive ONNX ops, one time step each: the bodies of the `Scan` that runs
-a layer when no fused operator can (layer norm, and float64, which onnxruntime's RNN, LSTM and
-GRU kernels refuse). Each follows its cell's NumPy reference (cells/*.py) operation for
-operation, in charrnn's layout and gate order; xw (N, G·H) is x_t·Wx + b, computed for all
-steps before the Scan, as the model does.
+a layer when no fused operator can (layer norm; the QRNN and the minGRU, which ONNX has no
+operator for; and float64, which onnxruntime's RNN, LSTM and GRU kernels refuse). Each follows
+its cell's NumPy reference (cells/*.py) operation for operation, in charrnn's layout and gate
+order; xw (N, C) is x_t·Wx + b, computed for all steps before the Scan, as the model does.
+
+The state arrays are the cell's, in its order: h; h, C (LSTM); h, C (QRNN) and, for a
+window-2 QRNN, p (N, 3H), the last input's share of the next step's pre-activations. A
+window-2 QRNN's xw_t is [a | q] (N, 6H): a = x_t·W_0 + b, q = x_t·W_1 (b covers a alone).
 """
 
 import numpy as np
 
+from ..cells import CELLS
 from ..cells.layernorm import LN_EPS
 from .graph import Graph
+
+STATE_NAMES = ("h", "c", "p")  # the cells' state arrays, in their order (cells/__init__.py)
 
 
 def rnn_step(g, xw, state, lp, config):
@@ -66,24 +73,54 @@ def layernorm_lstm_step(g, xw, state, lp, config):
     return [g.op("Mul", o, g.op("Tanh", c_normed)), c_new]
 
 
+def qrnn_step(g, xw, state, lp, config):
+    """a = x_t·W_0 + b [+ p], f, o = σ(a_f), σ(a_o), g = tanh(a_g), C_t = g + f⊙(C_{t-1} − g),
+    h_t = o⊙C_t; for window 2, p' = x_t·W_1 (xw's last 3H columns). h_{t-1} is not read."""
+    _, c, *tap = state
+    H = config.hidden_size
+    a, share = (xw, []) if not tap else g.split(xw, [3 * H, 3 * H])
+    if tap:
+        a, share = g.op("Add", a, tap[0]), [share]
+    fo, cand = g.split(a, [2 * H, H])
+    f, o = g.split(g.op("Sigmoid", fo), [H, H])
+    cand = g.op("Tanh", cand)
+    c_new = g.op("Add", g.op("Mul", g.op("Sub", c, cand), f), cand)
+    return [g.op("Mul", o, c_new), c_new, *share]
+
+
+def mingru_step(g, xw, state, lp, config):
+    """z = σ(a_z), n = a_n + ½ where a_n ≥ 0, else σ(a_n), h_t = h_{t-1} + z⊙(n − h_{t-1})."""
+    (h,) = state
+    H = config.hidden_size
+    a_z, a_n = g.split(xw, [H, H])
+    positive = g.op("GreaterOrEqual", a_n, g.const(g.dtype.type(0)))
+    n = g.op("Where", positive, g.op("Add", a_n, g.const(g.dtype.type(0.5))), g.op("Sigmoid", a_n))
+    return [g.op("Add", h, g.op("Mul", g.op("Sigmoid", a_z), g.op("Sub", n, h)))]
+
+
 def step_function(config):
     if config.cell == "lstm":
         return layernorm_lstm_step if config.layer_norm else lstm_step
-    return {"rnn": rnn_step, "gru": gru_step}[config.cell]
+    return {"rnn": rnn_step, "gru": gru_step, "qrnn": qrnn_step, "mingru": mingru_step}[config.cell]
+
+
+def state_widths(config):
+    """Each state array's width: (H,) for h, (H, H) for h, C, and 3H for a window-2 QRNN's p."""
+    return [width * config.hidden_size for width in CELLS[config.cell](config).state_widths]
 
 
 def scan_layer(g, xw, state, lp, config):
-    """Run one layer over time-major xw (T, N, G·H) from `state` (one (N, H) value per array):
+    """Run one layer over time-major xw (T, N, C) from `state` (one (N, width) value per array):
     returns (outputs (T, N, H), final state)."""
     prefix = g.fresh("step") + "/"
     body = Graph(g.dtype, prefix)
-    H = config.hidden_size
-    state_in = [f"{prefix}{name}_prev" for name in ("h", "c")[:len(state)]]
+    widths = state_widths(config)
+    state_in = [f"{prefix}{name}_prev" for name in STATE_NAMES[:len(state)]]
     xw_t = f"{prefix}xw_t"
     new_state = step_function(config)(body, xw_t, state_in, lp, config)
     h_out = body.op("Identity", new_state[0])  # the scan output: h_t again, under its own name
-    inputs = [body.value(name, ["N", H]) for name in state_in] + [body.value(xw_t, ["N", None])]
-    outputs = [body.value(name, ["N", H]) for name in new_state + [h_out]]
+    inputs = [body.value(name, ["N", w]) for name, w in zip(state_in, widths)] + [body.value(xw_t, ["N", None])]
+    outputs = [body.value(name, ["N", w]) for name, w in zip(new_state + [h_out], widths + [config.hidden_size])]
     results = g.op("Scan", *state, xw, n_out=len(state) + 1, num_scan_inputs=1,
                    body=body.graph(prefix + "body", inputs, outputs))
     return results[-1], results[:-1]

@@ -3,6 +3,7 @@ and under Node.
 
     model.json   config, vocabulary (code points, or byte values in byte mode), gate order and a
                  tensor table: name, shape and byte offset of each array in weights.bin
+                 (sampler.mjs's header has the layout and each cell's step)
     weights.bin  the arrays in charrnn's own layout (model.py), little-endian float32
     weights.js   model.json and weights.bin again, as one script: browsers refuse fetch() from a
                  page opened as file://, but load a <script src> beside it
@@ -17,11 +18,11 @@ from importlib.resources import files
 import numpy as np
 
 from .. import __version__
+from ..cells import CELLS
 from ..cells.layernorm import LN_EPS
 from ..errors import CharrnnError
 from . import load_exportable
 from .files import check_target, directory_of
-from .gates import layout
 
 STATIC = ("sampler.mjs", "index.html")  # package data, copied as they are
 
@@ -34,10 +35,16 @@ def model_json(model, tensors):
         "checkpoint_sha256": model.sha256,
         "config": model.config.to_dict(),
         "vocab": model.vocab.to_json(),
-        "gate_order": list(layout(model.config)[0]),  # of the Wx, Wh and b column blocks (cells/*.py)
+        "gate_order": gate_order(model.config),
         "layer_norm_epsilon": LN_EPS,
         "tensors": tensors,
     }
+
+
+def gate_order(config):
+    """The cell's gate blocks of Wx's, Wh's and b's columns, in its order (cells/*.py): the RNN's
+    one block is h itself."""
+    return list(CELLS[config.cell](config).gate_names or ("h",))
 
 
 def bundle_files(model):

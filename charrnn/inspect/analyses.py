@@ -15,10 +15,9 @@ import numpy as np
 
 from ..cells import CELLS
 from ..errors import CharrnnError
-from ..hooks import check_layer, value_kinds
+from ..hooks import SIGMOID_KINDS, check_layer, value_kinds
 
 UNIT_TEXT = re.compile(r"(\d+):(\w+):(\d+)")
-SIGMOID_KINDS = ("i", "f", "o", "z", "r")  # gates in (0, 1); the rest (h, c, g, n) are signed
 
 
 class Text(NamedTuple):
@@ -62,7 +61,8 @@ def unit_name(unit):
 
 
 def gate_kinds(config):
-    """The gates of the saturation figure: LSTM i, f, o (f, o when coupled), GRU z, r."""
+    """The gates of the saturation figure: LSTM i, f, o (f, o when coupled), GRU z, r, QRNN f, o,
+    minGRU z."""
     return tuple(k for k in CELLS[config.cell](config).gate_names if k in SIGMOID_KINDS)
 
 
@@ -144,21 +144,22 @@ class ScoreSummary:
 # ---------------------------------------------------------------- units and gates
 
 
-def saturation(values, kind):
-    """The share of steps each unit spends near its limits (T, H) → (H,): a gate's below 0.1
-    or above 0.9, a signed value's |v| above 0.9 (c: |tanh c|)."""
-    if kind in SIGMOID_KINDS:
+def saturation(values, scale):
+    """The share of steps each unit spends near its limits (T, H) → (H,), by its kind's scale
+    (hooks.value_scales): a gate's below 0.1 or above 0.9, a bounded value's |v| above 0.9, an
+    unbounded one's |tanh v| above 0.9."""
+    if scale == "gate":
         return ((values < 0.1) | (values > 0.9)).mean(axis=0)
-    return (np.abs(np.tanh(values) if kind == "c" else values) > 0.9).mean(axis=0)
+    return (np.abs(np.tanh(values) if scale == "unbounded" else values) > 0.9).mean(axis=0)
 
 
-def top_units(acts, n, by="variance"):
+def top_units(acts, scales, n, by="variance"):
     """The n units of `acts` (None: all) with the largest variance over the text (or
-    saturation), as records {"unit", "layer", "kind", "index", "variance", "saturation"},
-    largest first."""
+    saturation; `scales` {kind: scale}, hooks.value_scales), as records {"unit", "layer",
+    "kind", "index", "variance", "saturation"}, largest first."""
     rows = []
     for (layer, kind), values in acts.items():
-        variance, saturated = values.var(axis=0, dtype=np.float64), saturation(values, kind)
+        variance, saturated = values.var(axis=0, dtype=np.float64), saturation(values, scales[kind])
         rows += [{"unit": unit_name((layer, kind, i)), "layer": layer, "kind": kind, "index": i, "variance": float(v),
                   "saturation": float(s)} for i, (v, s) in enumerate(zip(variance, saturated))]
     return sorted(rows, key=lambda row: -row[by])[:n]
@@ -229,9 +230,10 @@ def look(model, text, top_k=5, layer=None, kind=None, unit=None, top=10):
             "chars": len(scores), "nats": scores.nats, "scores": list(scores.records(model.vocab))}
     if layer is not None:
         values = model.activations(text, layers=[layer], kinds=(kind,))[layer, kind]  # (T, H)
-        ranked = top_units({(layer, kind): values}, top)
+        scales = model.scales
+        ranked = top_units({(layer, kind): values}, scales, top)
         index = ranked[0]["index"] if unit is None else unit
         body["unit"] = {"unit": unit_name((layer, kind, index)), "layer": layer, "kind": kind, "index": index,
-                        "values": rounded(values[:, index])}
+                        "scale": scales[kind], "values": rounded(values[:, index])}
         body["units"] = ranked
     return body

@@ -87,10 +87,11 @@ def score_data(title, symbols, scores, vocab_strings, edges, tables, notes):
         "bucket_colours": ["rgb({}, {}, {})".format(*rgb) for rgb in bucket_colours(len(edges) + 1)]}}
 
 
-def units_data(title, symbols, units, X, start=0, tables=(), notes=()):
-    """The units gallery: every unit's values (X (T, U), columns named by `units`)."""
+def units_data(title, symbols, units, X, scales, start=0, tables=(), notes=()):
+    """The units gallery: every unit's values (X (T, U), columns named by `units`), each unit
+    coloured by its kind's scale (`scales`, hooks.value_scales)."""
     lo, hi, q = quantise(X)
-    described = [{"name": unit_name(unit), "kind": unit[1], "lo": float(a), "hi": float(b)}
+    described = [{"name": unit_name(unit), "kind": unit[1], "scale": scales[unit[1]], "lo": float(a), "hi": float(b)}
                  for unit, a, b in zip(units, lo, hi)]
     return {"title": title, "notes": list(notes), "symbols": list(symbols), "tables": list(tables),
             "units": {"units": described, "values": packed(q), "start": start}}

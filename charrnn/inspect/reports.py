@@ -61,8 +61,8 @@ def units(model, out, name, text, fmt, colour, chosen=(), top=None, by="variance
     needed = tuple(dict.fromkeys([*kinds, *(kind for _, kind, _ in chosen)]))
     acts = model.activations(text.data, kinds=needed, unknown=text.unknown, errors=text.errors)
     pool = {key: values for key, values in acts.items() if key[1] in kinds}
-    count = top or (10 if fmt == "ansi" and not chosen else None)
-    ranked = analyses.top_units(pool, count, by)  # every unit when count is None
+    count, scales = top or (10 if fmt == "ansi" and not chosen else None), model.scales
+    ranked = analyses.top_units(pool, scales, count, by)  # every unit when count is None
     listed = [(r["layer"], r["kind"], r["index"]) for r in ranked] if count else []
     selection, X = unit_matrix(acts, list(dict.fromkeys([*chosen, *listed]))) if chosen or count else unit_matrix(pool)
     names = [unit_name(unit) for unit in selection]
@@ -70,13 +70,14 @@ def units(model, out, name, text, fmt, colour, chosen=(), top=None, by="variance
         return write(out, tables.unit_lines(text.symbols, names, X, fmt))
     if fmt == "html":
         listing = [page.table(f"units by {by}", ranked[:50], ("unit", "variance", "saturation"))]
-        return write(out, page.page(page.units_data(f"charrnn inspect units: {name}", text.symbols, selection, X,
-                                                    tables=listing, notes=["← → or the picker: the next unit"])))
+        data = page.units_data(f"charrnn inspect units: {name}", text.symbols, selection, X, scales, tables=listing,
+                               notes=["← → or the picker: the next unit"])
+        return write(out, page.page(data))
     if count:
         write(out, terminal.table(ranked, ("unit", "variance", "saturation")))
     for j, unit in enumerate(selection[:len(chosen) or 1]):
         write(out, f"--- {names[j]} (min {X[:, j].min():.3f}, max {X[:, j].max():.3f})\n")
-        write(out, terminal.paint(text.symbols, terminal.unit_colours(X[:, j], unit[1]), colour) + "\n")
+        write(out, terminal.paint(text.symbols, terminal.unit_colours(X[:, j], scales[unit[1]]), colour) + "\n")
 
 
 def find_units(model, out, name, text, labels, fmt, colour, kinds=("h", "c"), top=10):

@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from .analyses import SIGMOID_KINDS, rank_bucket
+from .analyses import rank_bucket
 
 RED, BLUE, WHITE = (230, 80, 80), (70, 130, 230), (255, 255, 255)
 BUCKET_COLOURS = [(173, 255, 128), (255, 234, 128), (255, 146, 128), (229, 176, 255)]  # GLTR's green → purple
@@ -29,15 +29,16 @@ def mix(target, t):
     return tuple(int(round(255 + (c - 255) * t)) for c in target)
 
 
-def signed(values, kind):
-    """A unit's values on the colour scale's [−1, 1]: tanh of c, 2v − 1 of a gate in (0, 1)."""
-    if kind == "c":
+def signed(values, scale):
+    """A unit's values on the colour scale's [−1, 1], by its kind's scale (hooks.value_scales):
+    2v − 1 of a gate in (0, 1), tanh of an unbounded value, a bounded one as it is."""
+    if scale == "unbounded":
         return np.tanh(values)
-    return 2 * values - 1 if kind in SIGMOID_KINDS else np.clip(values, -1, 1)
+    return 2 * values - 1 if scale == "gate" else np.clip(values, -1, 1)
 
 
-def unit_colours(values, kind):
-    return [mix(BLUE if t > 0 else RED, abs(t)) for t in signed(np.asarray(values, float), kind).tolist()]
+def unit_colours(values, scale):
+    return [mix(BLUE if t > 0 else RED, abs(t)) for t in signed(np.asarray(values, float), scale).tolist()]
 
 
 def surprisal_colours(logprob, vocab_size):

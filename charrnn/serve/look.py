@@ -5,7 +5,7 @@
     → {"model": "demo", "symbols": ["R", "O", ...], "vocab_size": 65, "chars": 11, "nats": 23.1,
        "scores": [{"position": 1, "char": "O", "logprob": -2.3, "rank": 4, "entropy": 2.9,
                    "top": [["E", 0.31], ...]}, ...],
-       "unit": {"unit": "1:c:7", "layer": 1, "kind": "c", "index": 7, "values": [0.12, ...]},
+       "unit": {"unit": "1:c:7", "layer": 1, "kind": "c", "index": 7, "scale": "unbounded", "values": [0.12, ...]},
        "units": [{"unit": "1:c:7", "index": 7, "variance": 0.8, "saturation": 0.1, ...}, ...]}
 
 `symbols` is the text as the model reads it, one per character (a byte model's bytes as
@@ -13,7 +13,8 @@ Latin-1); `scores` are `charrnn inspect score --format jsonl`'s rows, Model.scor
 (eval's layout: streams of 256 characters or more, each from zero state; position 0 is
 never scored), so `nats` is `charrnn eval`'s total. With `layer`, `unit` holds one unit's
 value after each character (the text read as one stream, Model.activations; rounded to 4
-places), by default the most variable of the layer's `kind`, and `units` the TOP_UNITS most
+places; `scale`, hooks.value_scales, says how its values lie, for the colours), by default
+the most variable of the layer's `kind`, and `units` the TOP_UNITS most
 variable, as `charrnn inspect units --top` ranks them: the whole (T, H) matrix is not sent.
 All of it is Model.look's.
 

@@ -1,27 +1,27 @@
 // charrnn's colouring of text, one span per character: standalone (no imports), so that any
 // page holding a model's stored data can use it (the inspect report, the serve page).
 //   const spans = charrnnColour.spans(element, ["T", "o", " ", ...]);
-//   charrnnColour.paint(spans, values.map(v => charrnnColour.unitColour(v, "c")));
+//   charrnnColour.paint(spans, values.map(v => charrnnColour.unitColour(v, "unbounded")));
 // The scales are charrnn/inspect/terminal.py's: a unit's value from red (-1) through white
 // to blue (+1), surprisal from white to red at ln V nats.
 (function (root) {
   "use strict";
   const RED = [230, 80, 80], BLUE = [70, 130, 230];
-  const SIGMOID = new Set(["i", "f", "o", "z", "r"]); // gates in (0, 1)
 
   function mix(target, t) {
     return "rgb(" + target.map(c => Math.floor(255 + (c - 255) * t + 0.5)).join(", ") + ")";
   }
 
-  // A unit's value on [-1, 1]: tanh of a cell state, 2v - 1 of a gate.
-  function signed(value, kind) {
-    if (kind === "c") return Math.tanh(value);
-    if (SIGMOID.has(kind)) return 2 * value - 1;
+  // A unit's value on [-1, 1] by its kind's scale (charrnn/hooks.py, value_scales): 2v - 1 of a
+  // "gate" in (0, 1), tanh of an "unbounded" value, a "bounded" one as it is.
+  function signed(value, scale) {
+    if (scale === "unbounded") return Math.tanh(value);
+    if (scale === "gate") return 2 * value - 1;
     return Math.max(-1, Math.min(1, value));
   }
 
-  function unitColour(value, kind) {
-    const t = signed(value, kind);
+  function unitColour(value, scale) {
+    const t = signed(value, scale);
     return mix(t > 0 ? BLUE : RED, Math.abs(t));
   }
 

@@ -75,7 +75,7 @@
       select.value = current;
       const unit = u.units[current];
       values = C.dequantise(bytes.subarray(current * T, (current + 1) * T), unit.lo, unit.hi);
-      C.paint(spans, Array.from(values, v => C.unitColour(v, unit.kind)));
+      C.paint(spans, Array.from(values, v => C.unitColour(v, unit.scale)));
       document.body.dataset.unit = unit.name;
     }
     document.addEventListener("keydown", event => {

@@ -75,7 +75,7 @@ function show(reply) {
 function paintLook() {
   if (!looked) return;
   const unit = looked.unit, byUnit = $("colour-by").value === "unit";
-  C.paint(looked.spans, byUnit ? unit.values.map((v) => C.unitColour(v, unit.kind))
+  C.paint(looked.spans, byUnit ? unit.values.map((v) => C.unitColour(v, unit.scale))
     : looked.rows.map((row) => row && C.surprisalColour(row.logprob, looked.vocab_size)));
   $("look-output").dataset.colouredBy = byUnit ? unit.unit : "surprisal";
 }
