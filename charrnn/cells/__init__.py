@@ -113,7 +113,7 @@ def column_step(config):
     fused plain LSTM, else None."""
     forward = build_cell(config).step_forward  # loads the kernels module when it fuses
     kernels = sys.modules.get("charrnn.cells.kernels")
-    if kernels is None or forward.func is not kernels.lstm_forward:
+    if kernels is None or getattr(forward, "func", None) is not kernels.lstm_forward:  # a scanning cell: no partial
         return None
     return partial(kernels.lstm_forward_columns, mul=forward.keywords["mul"])
 
