@@ -7,7 +7,7 @@ CORPUS ?= $(DEFAULT_CORPUS)
 SHARED_CORPUS := ../shared/corpora/tiny-shakespeare.txt
 CORPUS_URL := https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt
 
-.PHONY: install test demo bench bench-torch bench-quality bench-products bench-bf16-quality bench-zero-state bench-export bench-serve bench-finetune bench-inspect clean
+.PHONY: install test fuzz demo bench bench-torch bench-quality bench-products bench-bf16-quality bench-zero-state bench-export bench-serve bench-soak bench-finetune bench-inspect clean
 
 install: $(VENV)/.installed
 
@@ -18,6 +18,12 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# Schemathesis against a real `charrnn serve` from its /openapi.json, with a large budget (make test runs 50
+# examples per operation; docs/robustness.md): a few minutes.
+FUZZ_EXAMPLES ?= 1000
+fuzz: install
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q tests/test_serve_fuzz.py
 
 # The corpus: CORPUS, else the machine's shared copy, else a download, else Python's own source.
 demo: install
@@ -77,6 +83,11 @@ bench-serve: install
 	$(BIN)/python benchmarks/serve_load.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/serve_step.py
 	$(BIN)/python benchmarks/serve_long_prompt.py
+
+# Ten minutes of churn against one `charrnn serve`: 64 clients joining and leaving, streams cut, bad requests;
+# memory and failures each minute (docs/serving.md). BENCH_ARGS="--minutes 1 --interval 15" for a short run.
+bench-soak: install
+	$(BIN)/python benchmarks/soak.py $(BENCH_ARGS)
 
 # Fine-tuning a 2x256 tiny-shakespeare model on 200 KB of War and Peace against training from
 # scratch, at equal steps, one thread (docs/finetune.md; about 30 minutes).

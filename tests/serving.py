@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -51,21 +52,25 @@ def joined(text):
 
 
 class Server:
-    """`python -m charrnn serve --port 0 ...` until the `with` block ends (then SIGTERM)."""
+    """`python -m charrnn serve --port 0 ...` until the `with` block ends (then SIGTERM). Its
+    stderr is read all along (a long fuzz or soak run must not fill the pipe and stall it)."""
 
     def __init__(self, checkpoint, *flags):
         self.args = [sys.executable, "-m", "charrnn", "serve", "--checkpoint", str(checkpoint), "--port", "0", *flags]
 
     def __enter__(self):
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-        self.process = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.process = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                        env=env)
         deadline, lines = time.monotonic() + STARTUP, []
         while time.monotonic() < deadline:
             line = self.process.stderr.readline()
             lines.append(line)
             match = re.match(r"Listening on (http://\S+)", line)
             if match:
-                self.url = match.group(1)
+                self.url, self.log = match.group(1), []
+                self.reader = threading.Thread(target=lambda: self.log.extend(self.process.stderr), daemon=True)
+                self.reader.start()
                 return self
             if not line and self.process.poll() is not None:
                 break
@@ -73,15 +78,16 @@ class Server:
         raise RuntimeError(f"the server did not start: {''.join(lines)}")
 
     def stop(self, timeout=15):
-        """SIGTERM; returns (exit status, rest of stderr)."""
+        """SIGTERM; returns (exit status, stderr after the Listening line)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
-            _, err = self.process.communicate(timeout=timeout)
+            self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            _, err = self.process.communicate()
-        return self.process.returncode, err
+            self.process.wait()
+        self.reader.join()
+        return self.process.returncode, "".join(self.log)
 
     def __exit__(self, *exc):
         self.stop()

@@ -13,6 +13,7 @@ from starlette.staticfiles import StaticFiles
 
 from .errors import ApiError
 from .look import inspect
+from .openapi import document
 from .openai_api import completions, model_card, models
 from .writer import generate, status
 
@@ -49,6 +50,10 @@ def health(request):
     active, waiting = service.engine.load
     return JSONResponse({"status": "ok", "model": service.backend.model_id, "active_streams": active,
                          "waiting_requests": waiting})
+
+
+def openapi(request):
+    return JSONResponse(document(request.app.state.service, PROTECTED))
 
 
 def model(request):
@@ -94,9 +99,13 @@ def host_name(host):
 
 def http_error(request, exc):
     messages = {404: f"no such path: {request.url.path} (this server has /v1/models, /v1/completions, /v1/inspect, "
-                     "/generate, /health and the page at /; there is no chat endpoint: use /v1/completions)",
+                     "/generate, /health, /openapi.json and the page at /; there is no chat endpoint: use "
+                     "/v1/completions)",
                 405: f"{request.method} is not allowed on {request.url.path}"}
-    return ApiError(exc.status_code, messages.get(exc.status_code, str(exc.detail))).response()
+    error = ApiError(exc.status_code, messages.get(exc.status_code, str(exc.detail)))
+    response = error.response(request.url.path == "/generate")  # rnn-writer shows a top-level message
+    response.headers.update(exc.headers or {})  # a 405's Allow, which HTTP requires
+    return response
 
 
 def api_error(request, exc):
@@ -108,10 +117,11 @@ def server_error(request, exc):
 
 
 def build_app(service):
-    routes = [Route("/", index), Route("/health", health), Route("/generate", generate),
-              Route("/v1/models", models), Route("/v1/models/{model:path}", model),
+    routes = [Route("/", index), Route("/health", health), Route("/openapi.json", openapi),
+              Route("/generate", generate), Route("/v1/models", models), Route("/v1/models/{model:path}", model),
               Route("/v1/completions", completions, methods=["POST"]), Route("/v1/inspect", inspect, methods=["POST"]),
-              Route("/static/colour.js", colour_js), Mount("/static", StaticFiles(packages=[("charrnn.serve", "static")]), name="static")]
+              Route("/static/colour.js", colour_js),
+              Mount("/static", StaticFiles(packages=[("charrnn.serve", "static")]), name="static")]
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error, ApiError: api_error,
                                                        Exception: server_error})
     app.state.service = service

@@ -26,7 +26,8 @@ import anyio
 from starlette.responses import JSONResponse
 
 from .errors import ApiError
-from .validate import check_prompt, parse_look, read_json
+from .body import read_json
+from .validate import check_prompt, parse_look
 
 TOP_UNITS = 10
 SCORING = anyio.CapacityLimiter(1)  # the process's one server: scoring requests take turns

@@ -14,7 +14,8 @@ from starlette.responses import JSONResponse, StreamingResponse
 
 from .errors import ApiError
 from .jobs import sampling, start
-from .validate import parse_completion, read_json
+from .body import read_json
+from .validate import parse_completion
 
 COALESCE = 0.03  # seconds: one event per choice at most this often (20-50 ms keeps a page smooth)
 STARTED = int(time.time())

@@ -1,17 +1,23 @@
-"""Reading a request: the body (bounded, UTF-8, strict JSON) and the completion fields, each
-checked for type and range with its name in the error. Pure Python: it runs on the event loop."""
+"""Reading a request's fields: each checked for type and range against its fields.Field (which
+the published API schema states too) with its name in the error, and the prompts against the
+model. Pure Python: it runs on the event loop. The body itself is body.read_json's."""
 
 import dataclasses
-import json
-import math
 from dataclasses import dataclass
 
 from .errors import ApiError
+from .fields import Field
 
-MAX_BODY = 1 << 20  # bytes; a prompt at the cap fits many times over
 MAX_STOPS, MAX_STOP_CHARS, MAX_LOGPROBS = 4, 32, 5
 MAX_TOP_K = 10  # alternatives per character in /v1/inspect
-MAX_PENALTY, MAX_NGRAM, MAX_WINDOW = 10, 64, 1024  # the repetition controls' bounds: each step costs O(n·t + window)
+MAX_SEED = 2**64 - 1  # NumPy's seeds are unsigned 64-bit
+# the repetition controls' bounds: each step costs O(n·t + window); a penalty near 1e-308 made a logit
+# divided by it inf (NaN weights, nonsense text), and the page's input starts at 0.1 anyway
+MIN_PENALTY, MAX_PENALTY, MAX_NGRAM, MAX_WINDOW = 0.1, 10, 64, 1024
+REPETITION = ("repetition_penalty", "repetition_window", "no_repeat_ngram")
+UNSUPPORTED = {"logit_bias": {}, "best_of": 1, "suffix": ""}  # OpenAI's fields that only their defaults can have
+TEXT = Field("string")
+INCLUDE_USAGE = Field("boolean", default=False)
 
 
 @dataclass(frozen=True)
@@ -56,56 +62,26 @@ class Look:
     unit: int = None
 
 
-async def read_json(request):
-    """The body as a JSON object, or a 400/413 ApiError saying what is wrong with it."""
-    if int(request.headers.get("content-length") or 0) > MAX_BODY:
-        raise too_large()
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise too_large()
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ApiError(400, f"the body is not valid UTF-8 (byte {e.start})") from None
-    try:
-        value = json.loads(text, parse_constant=_refuse_constant)
-    except json.JSONDecodeError as e:
-        raise ApiError(400, f"the body is not valid JSON: {e.msg} (line {e.lineno} column {e.colno})") from None
-    except ValueError as e:  # an integer of thousands of digits
-        raise ApiError(400, f"the body is not valid JSON: {e}") from None
-    if not isinstance(value, dict):
-        raise ApiError(400, "the body must be a JSON object")
-    return value
-
-
-def too_large():
-    return ApiError(413, f"the body is larger than the server's limit of {MAX_BODY:,} bytes", "body_too_large")
-
-
-def _refuse_constant(name):
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def field(body, name, kinds, check, want, default=None):
-    """body[name] (default when absent or null), or a 400 naming the field and what it must be."""
-    value = body.get(name)
-    if value is None:
-        return default
-    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds) or not check(value):
-        shown = repr(value) if len(repr(value)) < 40 else repr(value)[:37] + "..."
-        raise ApiError(400, f"{name} must be {want}, got {shown}", param=name)
-    return value
-
-
-def number(low, high):
-    return lambda x: math.isfinite(x) and low <= x <= high
+def completion_fields(limits):
+    """The completions body's fields that are one value of one type and range, by name: OpenAI's
+    and the extension fields of `charrnn sample`'s repetition controls (REPETITION)."""
+    return {"max_tokens": Field("integer", 0, limits.max_tokens, default=200),
+            "temperature": Field("number", 0, 2, default=1, note="(0: greedy)"),
+            "top_p": Field("number", 0, 1, above=True, default=1),
+            "top_k": Field("integer", 0, default=0, note="(0: no limit)"),
+            "n": Field("integer", 1, limits.max_n, default=1),
+            "stream": Field("boolean", default=False),
+            "seed": Field("integer", 0, MAX_SEED),
+            "echo": Field("boolean", default=False),
+            "logprobs": Field("integer", 0, MAX_LOGPROBS),
+            "repetition_penalty": Field("number", MIN_PENALTY, MAX_PENALTY, note="(1: off)"),
+            "repetition_window": Field("integer", 1, MAX_WINDOW),
+            "no_repeat_ngram": Field("integer", 1, MAX_NGRAM)}
 
 
 def parse_completion(body, limits, backend):
     """A Completion from an OpenAI completions body, its prompts checked against the model, or an ApiError."""
-    model, model_id = field(body, "model", (str,), lambda m: True, "a string"), backend.model_id
+    model, model_id = field(body, "model", TEXT), backend.model_id
     if model is None:
         raise ApiError(400, "model is required", param="model")
     if model != model_id:
@@ -113,41 +89,30 @@ def parse_completion(body, limits, backend):
                        "model")
     _refuse_unsupported(body)
     prompts = _prompts(body, limits)
-    n = field(body, "n", (int,), lambda v: 1 <= v <= limits.max_n, f"an integer from 1 to {limits.max_n}", 1)
+    values = {name: field(body, name, spec) for name, spec in completion_fields(limits).items()}
+    n = values["n"]
     if n * len(prompts) > limits.max_n:
-        raise ApiError(400, f"{len(prompts)} prompts × n = {n} asks for more than {limits.max_n} completions", param="n")
-    options = body.get("stream_options") or {}
-    if not isinstance(options, dict):
-        raise ApiError(400, "stream_options must be an object", param="stream_options")
-    completion = Completion(
-        prompts, n=n, stop=_stops(body),
-        max_tokens=field(body, "max_tokens", (int,), lambda v: 0 <= v <= limits.max_tokens,
-                         f"an integer from 0 to {limits.max_tokens}", 200),
-        temperature=field(body, "temperature", (int, float), number(0, 2), "a number from 0 to 2", 1.0),
-        top_p=field(body, "top_p", (int, float), lambda v: number(0, 1)(v) and v > 0, "a number in (0, 1]", 1.0),
-        top_k=field(body, "top_k", (int,), lambda v: v >= 0, "an integer >= 0 (0: no limit)") or None,
-        stream=field(body, "stream", (bool,), lambda v: True, "true or false", False),
-        include_usage=field(options, "include_usage", (bool,), lambda v: True, "true or false", False),
-        seed=field(body, "seed", (int,), lambda v: 0 <= v < 2**64, "an integer from 0 to 2**64 - 1"),
-        echo=field(body, "echo", (bool,), lambda v: True, "true or false", False),
-        logprobs=field(body, "logprobs", (int,), lambda v: 0 <= v <= MAX_LOGPROBS,
-                       f"an integer from 0 to {MAX_LOGPROBS}"),
-        repetition=_repetition(body))
+        raise ApiError(400, f"{len(prompts)} prompts × n = {n} asks for more than {limits.max_n} completions",
+                       param="n")
+    repetition = {name: values.pop(name) for name in REPETITION}
+    values["top_k"] = values["top_k"] or None  # 0: no limit
+    completion = Completion(prompts, stop=_stops(body), **values,
+                            include_usage=field(_stream_options(body), "include_usage", INCLUDE_USAGE),
+                            repetition={name: v for name, v in repetition.items() if v is not None})
     tokens = sum(check_prompt(backend, prompt, limits, "prompt" if len(prompts) == 1 else f"prompt[{i}]")
                  for i, prompt in enumerate(prompts))
     return dataclasses.replace(completion, prompt_tokens=tokens)
 
 
-def _repetition(body):
-    """The extension fields for `charrnn sample`'s repetition controls, those given."""
-    given = {"repetition_penalty": field(body, "repetition_penalty", (int, float),
-                                         lambda v: number(0, MAX_PENALTY)(v) and v > 0,
-                                         f"a number > 0 and at most {MAX_PENALTY} (1: off)"),
-             "repetition_window": field(body, "repetition_window", (int,), lambda v: 1 <= v <= MAX_WINDOW,
-                                        f"an integer from 1 to {MAX_WINDOW}"),
-             "no_repeat_ngram": field(body, "no_repeat_ngram", (int,), lambda v: 1 <= v <= MAX_NGRAM,
-                                      f"an integer from 1 to {MAX_NGRAM}")}
-    return {name: value for name, value in given.items() if value is not None}
+def field(body, name, spec):
+    """body[name] (spec.default when absent or null), or a 400 naming the field and what it must be."""
+    value = body.get(name)
+    if value is None:
+        return spec.default
+    if not spec.accepts(value):
+        shown = repr(value) if len(repr(value)) < 40 else repr(value)[:37] + "..."
+        raise ApiError(400, f"{name} must be {spec.want}, got {shown}", param=name)
+    return spec.value(value)
 
 
 def check_prompt(backend, text, limits, param="prompt", what="prompt"):
@@ -169,31 +134,43 @@ def check_prompt(backend, text, limits, param="prompt", what="prompt"):
     return length
 
 
+def look_fields(backend):
+    """The /v1/inspect body's fields besides `text`, by name: their ranges are the model's."""
+    config = backend.config
+    return {"top_k": Field("integer", 0, MAX_TOP_K, default=5),
+            "layer": Field("integer", 0, config.num_layers - 1),
+            "kind": Field("string", choices=tuple(backend.kinds), note=f"(the {config.cell}'s kinds)"),
+            "unit": Field("integer", 0, config.hidden_size - 1)}
+
+
 def parse_look(body, backend):
     """A Look from a /v1/inspect body, or an ApiError naming the field; the text's length and
     characters are check_prompt's."""
-    text = field(body, "text", (str,), lambda t: True, "a string")
+    text = field(body, "text", TEXT)
     if not text:
         raise ApiError(400, "text is required: the text to score", param="text")
-    config, kinds = backend.config, backend.kinds
-    last, units = config.num_layers - 1, config.hidden_size - 1
-    layer = field(body, "layer", (int,), lambda v: 0 <= v <= last, f"an integer from 0 to {last}")
-    kind = field(body, "kind", (str,), lambda v: v in kinds, f"one of {', '.join(kinds)} (the {config.cell}'s kinds)")
-    unit = field(body, "unit", (int,), lambda v: 0 <= v <= units, f"an integer from 0 to {units}")
-    if layer is None and (kind, unit) != (None, None):
+    values = {name: field(body, name, spec) for name, spec in look_fields(backend).items()}
+    if values["layer"] is None and (values["kind"], values["unit"]) != (None, None):
         raise ApiError(400, "kind and unit need layer: the layer whose unit to show", param="layer")
-    top_k = field(body, "top_k", (int,), lambda v: 0 <= v <= MAX_TOP_K, f"an integer from 0 to {MAX_TOP_K}", 5)
-    return Look(text, top_k, layer, kind or backend.model.state_kinds[-1], unit)
+    return Look(text, **dict(values, kind=values["kind"] or backend.model.state_kinds[-1]))
 
 
 def _refuse_unsupported(body):
-    for name, default in (("logit_bias", {}), ("best_of", 1), ("suffix", "")):
-        if body.get(name) not in (None, default):
+    for name, default in UNSUPPORTED.items():
+        value = body.get(name)
+        if value is not None and (isinstance(value, bool) or value != default):  # as JSON Schema: 1.0 is 1, true not
             raise ApiError(400, f"{name} is not supported by a character model server", "unsupported_parameter", name)
 
 
+def _stream_options(body):
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise ApiError(400, "stream_options must be an object", param="stream_options")
+    return options or {}
+
+
 def _prompts(body, limits):
-    prompt = body.get("prompt", "")
+    prompt = "" if body.get("prompt") is None else body["prompt"]
     prompts = [prompt] if isinstance(prompt, str) else prompt
     if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
         raise ApiError(400, "prompt must be a string or a non-empty list of strings (token ids mean nothing to a "

@@ -20,9 +20,11 @@ from urllib.parse import unquote_plus
 from starlette.responses import JSONResponse
 
 from .errors import ApiError
+from .fields import Field
 from .jobs import sampling, start
 
 MAX_N, MAX_CHARS, ATTEMPTS = 10, 140, 3
+N = Field("integer", 1, MAX_N, default=1)  # the query's n, as the API schema states it
 TEMPERATURES = (0.5, 0.6, 0.7, 0.8, 0.9)
 
 
@@ -52,8 +54,8 @@ async def _generate(request):
     service, started = request.app.state.service, time.perf_counter()
     raw = raw_query_value(request, "start_text")
     n = request.query_params.get("n", "1")
-    if not n.isdigit() or not 1 <= int(n) <= MAX_N:
-        raise ApiError(400, f"n must be an integer from 1 to {MAX_N}, got {n!r}", param="n")
+    if not (n.isascii() and n.isdigit() and N.accepts(int(n))):  # "²".isdigit(), and int("²") raises
+        raise ApiError(400, f"n must be {N.want}, got {n!r}", param="n")
     start_text = service.backend.known_only(request.query_params.get("start_text", ""))[-service.limits.max_prompt:]
     completions = []
     for _ in range(ATTEMPTS):  # torch-rnn-server retried without bound; a model that never ends a sentence hung it
