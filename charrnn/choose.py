@@ -69,9 +69,10 @@ def distribution(logp, options):
     """Sampling weights (K, V) from log-probabilities: temperature, then top-k, then top-p.
     They need not sum to 1; `draw_with` normalises."""
     probs = np.exp(logp if options.temperature == 1 else logp / options.temperature)
-    lost = probs.max(axis=1) < 1e-300  # a temperature far below the gaps: every weight underflowed to 0
-    if lost.any():  # the row's likeliest character scaled to weight 1 (other rows keep their exact numbers)
-        probs[lost] = np.exp((logp[lost] - logp[lost].max(axis=1, keepdims=True)) / options.temperature)
+    if options.temperature < 1:  # far below the gaps between logits, every weight of a row can underflow to 0
+        lost = probs.max(axis=1) < 1e-300
+        if lost.any():  # the row's likeliest character scaled to weight 1 (other rows keep their exact numbers)
+            probs[lost] = np.exp((logp[lost] - logp[lost].max(axis=1, keepdims=True)) / options.temperature)
     if options.top_k and options.top_k < probs.shape[1]:
         kth = np.partition(probs, -options.top_k, axis=1)[:, -options.top_k, None]
         probs[probs < kth] = 0
