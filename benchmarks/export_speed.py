@@ -68,7 +68,7 @@ def charrnn_rate(config, params, chars, repeats):
 def onnx_rate(onnx_path, chars, repeats):
     import onnxruntime as ort
 
-    from charrnn.choose import SampleOptions, choose, log_softmax
+    from charrnn.choose import SampleOptions, centred, choose
 
     session, options, rng = ort.InferenceSession(str(onnx_path)), SampleOptions(), np.random.default_rng(0)
     zeros = {i.name: np.zeros((1, i.shape[1]), np.float32) for i in session.get_inputs()[1:]}
@@ -78,7 +78,7 @@ def onnx_rate(onnx_path, chars, repeats):
         for _ in range(n):
             logits, *final = session.run(None, {"ids": ids, **state})
             state = dict(zip(state, final))
-            ids = choose(log_softmax(logits[0]), options, rng.random((1, 1)))[None]
+            ids = choose(centred(logits[0]), options, rng.random((1, 1)))[None]
     return best_rate(run, chars, repeats)
 
 

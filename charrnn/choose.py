@@ -56,23 +56,39 @@ def check_repetition(options):
             raise CharrnnError(message)
 
 
+def centred(logits, dtype=np.float64, copy=True):
+    """Each row of logits (K, V) less its maximum, in `dtype` (a new array, unless copy=False lets
+    it overwrite logits of that dtype): the logits a softmax takes, whose exp cannot overflow."""
+    shifted = logits.astype(dtype, copy=copy)
+    shifted -= shifted.max(axis=-1, keepdims=True)
+    return shifted
+
+
+def log_total(shifted, weights=None):
+    """ln Σ exp of each row of centred logits (K, V): (K, 1), so that log-probabilities are shifted − it.
+    `weights` is exp(shifted), when the caller has it."""
+    return np.log((np.exp(shifted) if weights is None else weights).sum(axis=-1, keepdims=True))
+
+
 def log_softmax(logits, dtype=np.float64, copy=True):
-    """ln softmax of each row of logits (K, V) in `dtype`, a new array unless copy=False lets it
-    overwrite logits of that dtype: the row's maximum is subtracted first, so exp cannot overflow."""
-    logp = logits.astype(dtype, copy=copy)  # (K, V)
-    logp -= logp.max(axis=-1, keepdims=True)
-    logp -= np.log(np.exp(logp).sum(axis=-1, keepdims=True))
+    """ln softmax of each row of logits (K, V), in `dtype` (copy as in `centred`)."""
+    logp = centred(logits, dtype, copy)
+    logp -= log_total(logp)
     return logp
 
 
-def distribution(logp, options):
-    """Sampling weights (K, V) from log-probabilities: temperature, then top-k, then top-p.
-    They need not sum to 1; `draw_with` normalises."""
-    probs = np.exp(logp if options.temperature == 1 else logp / options.temperature)
+def distribution(shifted, options, weights=None):
+    """Sampling weights (K, V) from centred logits: temperature, then top-k, then top-p. They need
+    not sum to 1; `draw_with` normalises. `weights` is exp(shifted) when the caller has it
+    (temperature 1 then takes it, and may change it)."""
+    if options.temperature == 1:
+        probs = np.exp(shifted) if weights is None else weights
+    else:
+        probs = np.exp(shifted / options.temperature)
     if options.temperature < 1:  # far below the gaps between logits, every weight of a row can underflow to 0
         lost = probs.max(axis=1) < 1e-300
         if lost.any():  # the row's likeliest character scaled to weight 1 (other rows keep their exact numbers)
-            probs[lost] = np.exp((logp[lost] - logp[lost].max(axis=1, keepdims=True)) / options.temperature)
+            probs[lost] = np.exp((shifted[lost] - shifted[lost].max(axis=1, keepdims=True)) / options.temperature)
     if options.top_k and options.top_k < probs.shape[1]:
         kth = np.partition(probs, -options.top_k, axis=1)[:, -options.top_k, None]
         probs[probs < kth] = 0
@@ -94,10 +110,11 @@ def draw_with(probs, uniforms):
     return (cdf > u).argmax(axis=1)
 
 
-def choose(logp, options, uniforms):
-    """One id per row of log-probabilities (K, V): the likeliest when options.greedy (uniforms
-    None), else drawn with the uniforms (K, 1) from `distribution`."""
-    probs = distribution(logp, options)
+def choose(shifted, options, uniforms, weights=None):
+    """One id per row of centred logits (K, V) (or log-probabilities, which differ from them by a
+    constant a row): the likeliest when options.greedy (uniforms None), else drawn with the
+    uniforms (K, 1) from `distribution` (`weights` as there)."""
+    probs = distribution(shifted, options, weights)
     return probs.argmax(axis=1) if options.greedy else draw_with(probs, uniforms)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from .cells import build_cell, column_step
 from .choose import log_softmax
 from .errors import CharrnnError
-from .model import forward, forward_params, head_logits, init_state, input_table, project
+from .model import forward, forward_params, head_logits, init_state, input_bias, input_table, project
 from .products import for_config
 from .streams import Prompt
 
@@ -75,6 +75,7 @@ def make_stepper(params, config):
     layers = [forward_params(params, layer, products) for layer in range(config.num_layers)]
     embed, head_W, head_b = params.get("embed"), products.weight(params["head.W"]), params["head.b"]
     first_table = None if embed is not None else input_table(layers[0])  # (V, G·H)
+    biases = [input_bias(lp) for lp in layers]  # (G·H,)
     lstm_columns = column_step(config)
 
     @cache
@@ -89,7 +90,7 @@ def make_stepper(params, config):
         next_state = []
         x = None if embed is None else embed[ids]  # (N, E)
         for layer, lp in enumerate(layers):
-            xw = first_table[ids] if x is None else project(x, lp, products.mul)  # (N, G·H)
+            xw = first_table[ids] if x is None else project(x, lp, products.mul, biases[layer])  # (N, G·H)
             layer_state, cache = cell.step_forward(xw, state[layer], lp)
             if hook is not None:
                 layer_state = hook(layer, layer_state, cache)

@@ -110,20 +110,23 @@ def dropout_masks(config, shape, rng):
             for _ in range(config.num_layers)]
 
 
+def input_bias(lp):
+    """b laid over Wx's C columns (C,): all of them, but a window-2 QRNN's next-step share
+    (cells/qrnn.py), which gets 0."""
+    return np.pad(lp["b"], (0, lp["Wx"].shape[1] - lp["b"].size))
+
+
 def input_table(lp):
-    """Wx + b, b on the columns it covers (see project): a one-hot input's projections (V, C)."""
-    table = lp["Wx"].copy()
-    table[:, :lp["b"].size] += lp["b"]
-    return table
+    """Wx + b: a one-hot input's projections (V, C)."""
+    return lp["Wx"] + input_bias(lp)
 
 
-def project(x, lp, mul=np.matmul):
-    """x @ Wx + b, (M, D) → (M, C), for a window's T·N rows or a step's N; b covers Wx's first
-    b.size columns: all of them, but a window-2 QRNN's next-step share (cells/qrnn.py)."""
+def project(x, lp, mul=np.matmul, bias=None):
+    """x @ Wx + b, (M, D) → (M, C), for a window's T·N rows or a step's N; `bias` is
+    input_bias(lp), made once for the many calls of a stepper."""
     xw = mul(x, lp["Wx"])
-    xw[:, :lp["b"].size] += lp["b"]
+    xw += input_bias(lp) if bias is None else bias
     return xw
-
 
 def _input_projection(params, lp, layer, x, ids, mul):
     """xw = x @ Wx + b for every step at once; layer 0 with one-hot input is a row lookup."""

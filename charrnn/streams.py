@@ -9,8 +9,8 @@ prompt read into a state, `Prompt`) and leave between blocks. A block is up to `
 batched steps:
 
     logits (N, V), state = step(ids (N,), state)
-    logp = log_softmax(logits[rows])                for each group of rows with equal options,
-    ids[rows] = choose(logp, options, u[:, step])   after the repetition controls where they are on
+    shifted = centred(logits[rows])                    for each group of rows with equal options,
+    ids[rows] = choose(shifted, options, u[:, step])   after the repetition controls where they are on
 
 and afterwards each stream takes its block's ids and log-probabilities at once, so text,
 stop strings and counts cost once per block, not per character. Each stream draws its
@@ -21,10 +21,11 @@ Model.samples(num_samples=K, seed=S) and the server's n=K, seed=S give the same 
 """
 
 from collections import deque
+from typing import NamedTuple
 
 import numpy as np
 
-from .choose import Uniforms, choose, log_softmax
+from .choose import Uniforms, centred, choose, log_total
 from .hooks import row_clamps
 from .repetition import History, controlled_logits, controls_on
 
@@ -158,6 +159,16 @@ def top(logp, k):
     return best, logp[best]
 
 
+class Group(NamedTuple):
+    """The rows of a batch with equal options, which choose together."""
+
+    options: object  # SampleOptions
+    rows: object  # their rows: slice(None) when they are all the batch's, else an index array
+    index: np.ndarray  # 0 … R − 1
+    streams: list
+    controls: bool  # whether the repetition controls are on
+
+
 class Streams:
     """The streams generating together: `streams`, their next input ids (N,) and state (a
     tuple of (N, H) arrays per layer). `step(ids, state, hook) -> (logits (N, V), state)` is
@@ -192,7 +203,7 @@ class Streams:
             self.state = [tuple(s[keep] for s in layer) for layer in self.state] if keep else None
             self.groups = None
 
-    def run(self, length, stop_early=lambda steps: False):
+    def run(self, length, stop_early=None):
         """Up to `length` steps of every stream, ending after a step where stop_early(steps) is
         true; then each stream takes its characters. Returns the number of steps."""
         if self.groups is None:
@@ -200,37 +211,40 @@ class Streams:
         N, V = len(self.streams), self.vocab.size
         chosen, chosen_logp = np.empty((N, length), np.int64), np.empty((N, length))  # (N, L)
         every = np.empty((N, length, V)) if any(s.logprobs for s in self.streams) else None
-        uniforms = [None if options.greedy else np.stack([s.uniforms.next(length) for s in streams])  # (R, L)
-                    for options, _, streams in self.groups]
+        uniforms = [None if group.options.greedy else np.stack([s.uniforms.next(length) for s in group.streams])
+                    for group in self.groups]  # (R, L) each
         steps = 0
         while steps < length:
             logits, self.state = self.step(self.ids, self.state, self.hook)  # (N, V)
-            for (options, rows, streams), u in zip(self.groups, uniforms):
-                rows_logits = logits[rows]  # (R, V)
-                logp = log_softmax(rows_logits)
-                ids, kept = self._choose(logp, rows_logits, options, streams, None if u is None else u[:, steps, None])
-                self.ids[rows], chosen[rows, steps] = ids, kept
-                chosen_logp[rows, steps] = logp[np.arange(len(ids)), ids]
+            for group, u in zip(self.groups, uniforms):
+                rows, rows_logits = group.rows, logits[group.rows]  # (R, V)
+                shifted = centred(rows_logits)  # float64; the log-probabilities are shifted − total
+                weights = np.exp(shifted)
+                total = log_total(shifted, weights)  # (R, 1)
                 if every is not None:
-                    every[rows, steps] = logp
+                    every[rows, steps] = shifted - total
+                uniforms_now = None if u is None else u[:, steps, None]
+                ids, kept = (self._controlled(shifted, rows_logits, group, uniforms_now) if group.controls
+                             else (choose(shifted, group.options, uniforms_now, weights),) * 2)
+                self.ids[rows], chosen[rows, steps] = ids, kept
+                chosen_logp[rows, steps] = shifted[group.index, ids] - total[:, 0]
             steps += 1
-            if stop_early(steps):
+            if stop_early is not None and stop_early(steps):
                 break
         self._hand_out(chosen, chosen_logp, every, steps)
         return steps
 
-    def _choose(self, logp, logits, options, streams, uniforms):
-        """The ids the rows take next, and the ids they keep: −1 where the n-gram ban left no
-        character (the row goes on from the model's own choice, and its stream ends there)."""
-        if not controls_on(options):
-            ids = choose(logp, options, uniforms)
-            return ids, ids
-        controlled = np.concatenate([controlled_logits(logits[k:k + 1], stream.history, options, 1)
-                                     for k, stream in enumerate(streams)])  # (R, V) float64
+    @staticmethod
+    def _controlled(shifted, logits, group, uniforms):
+        """The ids the rows take next under the repetition controls, and the ids they keep: −1
+        where the n-gram ban left no character (the row goes on from the model's own choice, and
+        its stream ends there)."""
+        controlled = np.concatenate([controlled_logits(logits[k:k + 1], stream.history, group.options, 1)
+                                     for k, stream in enumerate(group.streams)])  # (R, V) float64
         ended = ~np.isfinite(controlled).any(axis=1)
-        search = logp if ended.all() else log_softmax(np.where(ended[:, None], logits, controlled))
-        ids = choose(search, options, uniforms)
-        for k, stream in enumerate(streams):
+        search = shifted if ended.all() else centred(np.where(ended[:, None], logits, controlled))
+        ids = choose(search, group.options, uniforms)
+        for k, stream in enumerate(group.streams):
             stream.history.append(ids[k:k + 1])
         return ids, np.where(ended, -1, ids)
 
@@ -239,8 +253,9 @@ class Streams:
         by_options = {}
         for row, stream in enumerate(self.streams):
             by_options.setdefault(stream.options, []).append(row)
-        self.groups = [(options, slice(None) if len(rows) == len(self.streams) else np.array(rows),
-                        [self.streams[row] for row in rows]) for options, rows in by_options.items()]
+        self.groups = [Group(options, slice(None) if len(rows) == len(self.streams) else np.array(rows),
+                             np.arange(len(rows)), [self.streams[row] for row in rows], controls_on(options))
+                       for options, rows in by_options.items()]
         self.hook = row_clamps([stream.clamp for stream in self.streams])
 
     def _hand_out(self, chosen, chosen_logp, every, steps):
