@@ -80,7 +80,7 @@ def make_stepper(params, config):
 
     @cache
     def by_columns():  # built at the first step of COLUMNS_FROM streams: its weights are transposed copies
-        return column_stepper(params, layers, first_table, lstm_columns, products.weight)
+        return column_stepper(params, layers, first_table, lstm_columns, products)
 
     def stepper(ids, state, hook=None):
         if lstm_columns is not None:
@@ -103,15 +103,14 @@ def make_stepper(params, config):
     return stepper
 
 
-def column_stepper(params, layers, first_table, lstm_columns, weight):
+def column_stepper(params, layers, first_table, lstm_columns, products):
     """make_stepper's step for the fused LSTM with the batch held by columns: each product is
     Wᵀ (G·H, ·) · xᵀ (·, N), which OpenBLAS ran 4-33% faster than x·W from 4 to 64 streams
     (docs/serving.md, "Threads per block, the column step and prompt slices"), and the gates
     work on the (G·H, N) result (the first layer's gathered columns are copied once). The
     state goes in and out as make_stepper's (N, H) arrays, here transposed views; `layers` and
-    `first_table` are make_stepper's, `weight` its products' (lstm_columns multiplies through them)."""
-    embed = params.get("embed")
-    mul = lstm_columns.keywords["mul"]
+    `first_table` are make_stepper's, and `products` its (lstm_columns multiplies through them too)."""
+    embed, mul, weight = params.get("embed"), products.mul, products.weight
     inputs_T = [weight(np.ascontiguousarray(lp["Wx"].T)) for lp in layers]  # (G·H, D)
     biases = [lp["b"][:, None] for lp in layers]  # (G·H, 1)
     recurrent_T = [np.ascontiguousarray(lp["Wh"].T) for lp in layers]  # (G·H, H), ready as layers' Wh is

@@ -58,6 +58,8 @@ import sys
 import time
 from functools import lru_cache, partial
 
+import numpy as np
+
 from ..errors import CharrnnError
 from ..products import for_config
 from .gru import gru_cell
@@ -94,8 +96,11 @@ def build_cell(config):
 
 
 def _with_products(cell, config):
-    """`cell` with its steps' `mul` bound to the products `config` takes."""
+    """`cell` with its steps' `mul` bound to the products `config` takes (NumPy's is their default:
+    left unbound, a step's call passes no keyword, which costs a dict a call)."""
     mul = for_config(config).mul
+    if mul is np.matmul:
+        return cell
     return cell._replace(step_forward=partial(cell.step_forward, mul=mul),
                          step_backward=partial(cell.step_backward, mul=mul))
 
@@ -113,9 +118,10 @@ def column_step(config):
     fused plain LSTM, else None."""
     forward = build_cell(config).step_forward  # loads the kernels module when it fuses
     kernels = sys.modules.get("charrnn.cells.kernels")
-    if kernels is None or getattr(forward, "func", None) is not kernels.lstm_forward:  # a scanning cell: no partial
+    if kernels is None or getattr(forward, "func", forward) is not kernels.lstm_forward:
         return None
-    return partial(kernels.lstm_forward_columns, mul=forward.keywords["mul"])
+    mul = for_config(config).mul
+    return kernels.lstm_forward_columns if mul is np.matmul else partial(kernels.lstm_forward_columns, mul=mul)
 
 
 def load_kernels(config):
