@@ -79,16 +79,13 @@ def log_softmax(logits, dtype=np.float64, copy=True):
 
 def distribution(shifted, options, weights=None):
     """Sampling weights (K, V) from centred logits: temperature, then top-k, then top-p. They need
-    not sum to 1; `draw_with` normalises. `weights` is exp(shifted) when the caller has it
-    (temperature 1 then takes it, and may change it)."""
+    not sum to 1; `draw_with` normalises. Centred, a row's likeliest character has weight exactly
+    1 at any temperature, so a tiny one cannot underflow a whole row to 0. `weights` is
+    exp(shifted) when the caller has it (temperature 1 then takes it, and may change it)."""
     if options.temperature == 1:
         probs = np.exp(shifted) if weights is None else weights
     else:
         probs = np.exp(shifted / options.temperature)
-    if options.temperature < 1:  # far below the gaps between logits, every weight of a row can underflow to 0
-        lost = probs.max(axis=1) < 1e-300
-        if lost.any():  # the row's likeliest character scaled to weight 1 (other rows keep their exact numbers)
-            probs[lost] = np.exp((shifted[lost] - shifted[lost].max(axis=1, keepdims=True)) / options.temperature)
     if options.top_k and options.top_k < probs.shape[1]:
         kth = np.partition(probs, -options.top_k, axis=1)[:, -options.top_k, None]
         probs[probs < kth] = 0
@@ -111,9 +108,8 @@ def draw_with(probs, uniforms):
 
 
 def choose(shifted, options, uniforms, weights=None):
-    """One id per row of centred logits (K, V) (or log-probabilities, which differ from them by a
-    constant a row): the likeliest when options.greedy (uniforms None), else drawn with the
-    uniforms (K, 1) from `distribution` (`weights` as there)."""
+    """One id per row of centred logits (K, V): the likeliest when options.greedy (uniforms None),
+    else drawn with the uniforms (K, 1) from `distribution` (`weights` as there)."""
     probs = distribution(shifted, options, weights)
     return probs.argmax(axis=1) if options.greedy else draw_with(probs, uniforms)
 
