@@ -14,8 +14,8 @@ pass, the transformers with each character scored once with at least half a bloc
 
 `--runs` names charrnn's runs at each budget: `plan` (the planner's own choice, the default)
 and CELL[:LAYERS[:WIDTH]], a plan asked for that cell (and depth, and width), e.g.
-`--runs plan qrnn:2 qrnn:4 mingru:2 mingru:3` for the cells the planner has not yet measured
-(charrnn/plan_choices.py; docs/time-budget.md says which runs decide them).
+`--runs plan qrnn:2 qrnn:4 mingru:2 mingru:3` for the other rows of the planner's table
+(charrnn/plan_choices.py; docs/time-budget.md has their runs and what would let a row enter).
 """
 
 import argparse

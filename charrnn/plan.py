@@ -91,8 +91,8 @@ def plan(seconds, train_chars, val_chars, step_seconds, weights, probe_seconds=0
               f"chars), the widest to get >= {MIN_STEPS} steps; dropout {overrides['dropout']}; Adam {lr:.2g}, warm-up "
               f"{warmup} steps, cosine to "
               f"{lr / 10:.2g} at the deadline; {evals} validation(s)")
-    if not choice.measured:
-        reason += (f"; {choice.cell} x{choice.num_layers} ({choice.why}) is not yet measured for a budget: "
+    if not choice.best_somewhere:
+        reason += (f"; {choice.cell} x{choice.num_layers} ({choice.why}) is not the planner's choice at any budget: "
                    "planned by the LSTM's rules, as you asked")
     return overrides, reason
 
